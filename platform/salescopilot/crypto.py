@@ -1,0 +1,63 @@
+"""Encryption of tenant secrets at rest (Fernet: AES-128-CBC + HMAC-SHA256, with key rotation)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from salescopilot.errors import DomainError
+from salescopilot.settings import Settings
+
+
+class SecretDecryptionFailed(DomainError):
+    code = "SECRET_DECRYPTION_FAILED"
+    status_code = 500
+    default_message = "A stored secret could not be decrypted with the configured keys."
+
+
+def derive_key(secret_key: str, purpose: str) -> bytes:
+    """A 32-byte key for one purpose, derived from the app secret (HKDF-SHA256)."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"salescopilot", info=purpose.encode()
+    ).derive(secret_key.encode())
+
+
+class SecretBox:
+    """Encrypts and decrypts small secrets (API tokens, passwords, private keys)."""
+
+    def __init__(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise ValueError("SecretBox needs at least one key")
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SecretBox:
+        keys = [k.get_secret_value().encode() for k in settings.encryption_keys]
+        if not keys:
+            derived = derive_key(settings.secret_key.get_secret_value(), "secrets-at-rest")
+            keys = [base64.urlsafe_b64encode(derived)]
+        return cls(keys)
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise SecretDecryptionFailed() from exc
+
+
+def sha256_hex(data: str | bytes) -> str:
+    if isinstance(data, str):
+        data = data.encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

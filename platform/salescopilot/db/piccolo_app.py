@@ -1,0 +1,20 @@
+"""The one Piccolo app: every table of the core, listed explicitly, and its migrations."""
+
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from salescopilot.tenancy.tables import Tenant, TenantDomain
+
+CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
+
+APP_CONFIG = AppConfig(
+    app_name="salescopilot",
+    migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "migrations"),
+    table_classes=[
+        Tenant,
+        TenantDomain,
+    ],
+    migration_dependencies=[],
+    commands=[],
+)

@@ -1,0 +1,160 @@
+"""Typed settings, read once from the environment and `.env`.
+
+Every setting has an env var: `SALESCOPILOT_` + the field name, with `__` between nested names
+(`SALESCOPILOT_DATABASE__URL`). The README lists them all; `salescopilot settings` prints the
+effective values with secrets masked.
+"""
+
+from __future__ import annotations
+
+import functools
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Shipped default; acceptable for development, refused in production.
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class DatabaseSettings(BaseModel):
+    #: `sqlite:///path/to/file.db` (embedded default) or `postgresql://user@host:port/db`.
+    url: str = "sqlite:///var/salescopilot.db"
+    #: Connection used for migrations and table ownership. Defaults to `url`. On PostgreSQL the app
+    #: should connect as a role that does not own the tables, so row-level security binds it too.
+    owner_url: str | None = None
+    #: PostgreSQL role the app connects as; `db migrate` grants it data access (not DDL).
+    app_role: str | None = None
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def migration_url(self) -> str:
+        return self.owner_url or self.url
+
+
+class RedisSettings(BaseModel):
+    #: Empty: no Redis (embedded mode). Set it for scale-out: task broker, sessions, caches.
+    url: str | None = None
+
+
+class SessionSettings(BaseModel):
+    #: `memory` (one process only), `file` (under var/sessions) or `redis` (needs redis.url).
+    store: Literal["memory", "file", "redis"] = "file"
+    #: Idle lifetime of a web session, seconds.
+    max_age: int = 8 * 3600
+    cookie_name: str = "sc_session"
+    #: Send cookies only over HTTPS. On by default in production.
+    secure_cookies: bool | None = None
+
+
+class LoginThrottleSettings(BaseModel):
+    #: Failed sign-ins allowed per (tenant, email) and per IP within `window_seconds`.
+    max_failures: int = 5
+    window_seconds: int = 15 * 60
+
+
+class TaskSettings(BaseModel):
+    #: `inmemory` runs tasks inside the web process; `redis` uses Redis streams (needs redis.url).
+    broker: Literal["inmemory", "redis"] = "inmemory"
+    max_retries: int = 5
+    #: First retry delay, seconds; doubles on each retry up to `retry_max_delay`.
+    retry_base_delay: float = 2.0
+    retry_max_delay: float = 600.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SALESCOPILOT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    #: Signs sessions, CSRF tokens and invite links; derives the at-rest encryption key when
+    #: `encryption_keys` is empty. Must be changed in production.
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    #: Fernet keys (urlsafe base64, 32 bytes) for tenant secrets at rest, newest first; older keys
+    #: still decrypt, so keys can be rotated.
+    encryption_keys: list[SecretStr] = Field(default_factory=list)
+    #: Tenants are served at `<slug>.<base_domain>` besides their custom domains.
+    base_domain: str = "localhost"
+    #: Where the embedded database, sessions and uploads live.
+    var_dir: Path = PROJECT_ROOT / "var"
+    #: Tenant manifests applied by `salescopilot tenants apply`.
+    tenants_dir: Path = PROJECT_ROOT / "tenants"
+    #: Proxies whose X-Forwarded-For / X-Forwarded-Host are believed (IPs or CIDRs).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    #: Largest request body accepted, bytes.
+    max_request_body: int = 1_048_576
+    #: Plugin names (entry-point names or module names) never loaded.
+    blocked_plugins: list[str] = Field(default_factory=list)
+    log_level: str = "INFO"
+    #: JSON log lines (default) or human-readable console lines.
+    log_json: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            if self.secret_key.get_secret_value() in ("", DEFAULT_SECRET_KEY):
+                raise ValueError(
+                    "SALESCOPILOT_SECRET_KEY must be set to a strong random value in production"
+                )
+            if len(self.secret_key.get_secret_value()) < 32:
+                raise ValueError("SALESCOPILOT_SECRET_KEY must be at least 32 characters")
+        if self.sessions.store == "redis" and not self.redis.url:
+            raise ValueError("sessions.store=redis needs SALESCOPILOT_REDIS__URL")
+        if self.tasks.broker == "redis" and not self.redis.url:
+            raise ValueError("tasks.broker=redis needs SALESCOPILOT_REDIS__URL")
+        if not self.var_dir.is_absolute():
+            self.var_dir = (Path.cwd() / self.var_dir).resolve()
+        if self.database.url.startswith("sqlite:///"):
+            path = Path(self.database.url.removeprefix("sqlite:///"))
+            if not path.is_absolute():
+                # Relative SQLite paths are relative to var_dir's parent, not the cwd, so the
+                # web process, workers and CLI all open the same file.
+                self.database.url = "sqlite:///" + str(self.var_dir.parent / path)
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.sessions.secure_cookies is not None:
+            return self.sessions.secure_cookies
+        return self.is_production
+
+    def masked(self) -> dict:
+        """The effective settings as a dict, every secret replaced by `**********`."""
+        return self.model_dump(mode="json")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings. Tests call `get_settings.cache_clear()` after changing env."""
+    return Settings()

@@ -1,0 +1,120 @@
+"""The tenant context: who the current code acts for. Reading it when empty raises (fails closed).
+
+`tenant_scope(tenant)` sets the context and opens a database transaction for it. On PostgreSQL the
+transaction also sets `app.tenant_id` transaction-locally, which the row-level security policies
+read; a pooled connection therefore never carries a stale tenant into another request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from piccolo.engine.sqlite import TransactionType
+
+from salescopilot.db.engine import get_engine, is_postgres
+from salescopilot.errors import TenantNotResolved
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRef:
+    id: uuid.UUID
+    slug: str
+
+
+_current_tenant: ContextVar[TenantRef | None] = ContextVar("salescopilot_tenant", default=None)
+
+
+def current_tenant() -> TenantRef:
+    """The tenant the current code acts for; raises `TenantNotResolved` when there is none."""
+    tenant = _current_tenant.get()
+    if tenant is None:
+        raise TenantNotResolved("no tenant in context")
+    return tenant
+
+
+def current_tenant_id() -> uuid.UUID:
+    return current_tenant().id
+
+
+def maybe_current_tenant() -> TenantRef | None:
+    """The tenant if one is set; for code that renders differently without one (error pages)."""
+    return _current_tenant.get()
+
+
+class TenantScope:
+    """An open tenant scope whose transaction the caller may end early (see the web middleware,
+    which commits before the response leaves, so a client never sees success for a rolled-back
+    write)."""
+
+    def __init__(self, tenant: TenantRef, transaction) -> None:
+        self.tenant = tenant
+        self.transaction = transaction
+        self.finished = False
+
+    async def commit(self) -> None:
+        if not self.finished:
+            self.finished = True
+            await self.transaction.commit()
+
+    async def rollback(self) -> None:
+        if not self.finished:
+            self.finished = True
+            await self.transaction.rollback()
+
+
+@contextlib.asynccontextmanager
+async def tenant_scope(tenant: TenantRef, *, write: bool = True) -> AsyncIterator[TenantScope]:
+    """Act for `tenant` inside one transaction: committed on success, rolled back on error.
+
+    `write=False` opens a read transaction (on SQLite a deferred one, which takes no write lock).
+    Nesting a scope for the same tenant joins the outer one; for another tenant it raises, since a
+    transaction-local setting cannot be restored halfway through.
+    """
+    outer = _current_tenant.get()
+    if outer is not None:
+        if outer.id != tenant.id:
+            raise RuntimeError("cannot enter a tenant scope for another tenant inside a scope")
+        yield TenantScope(tenant, _JoinedTransaction())
+        return
+
+    engine = get_engine()
+    if is_postgres(engine):
+        transaction = engine.transaction(allow_nested=False)
+    else:
+        kind = TransactionType.immediate if write else TransactionType.deferred
+        transaction = engine.transaction(transaction_type=kind, allow_nested=False)
+
+    token = _current_tenant.set(tenant)
+    try:
+        await transaction.__aenter__()
+        scope = TenantScope(tenant, transaction)
+        try:
+            if is_postgres(engine):
+                await transaction.connection.execute(
+                    "select set_config('app.tenant_id', $1, true)", str(tenant.id)
+                )
+            yield scope
+        except BaseException:
+            await scope.rollback()
+            raise
+        else:
+            await scope.commit()
+        finally:
+            # Commit or rollback already happened above; this only releases the connection.
+            await transaction.__aexit__(None, None, None)
+    finally:
+        _current_tenant.reset(token)
+
+
+class _JoinedTransaction:
+    """Stands for the outer scope's transaction: the outer scope decides commit or rollback."""
+
+    async def commit(self) -> None:
+        return None
+
+    async def rollback(self) -> None:
+        return None

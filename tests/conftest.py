@@ -1,0 +1,193 @@
+"""Shared fixtures: a migrated database per test (SQLite by default, PostgreSQL when
+SALESCOPILOT_TEST_DATABASE=postgres), two tenants, and settings pointing at both.
+
+Services: under CI (CI=true) a test that needs PostgreSQL or Redis fails when the service is
+missing; elsewhere it is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from salescopilot.db.engine import configure_database, engine_from_url, stop_database, start_database
+from salescopilot.db.migrate import migrate
+from salescopilot.settings import Settings, get_settings
+from salescopilot.tenancy.context import TenantRef
+
+BACKEND = os.environ.get("SALESCOPILOT_TEST_DATABASE", "sqlite")
+POSTGRES_URL = os.environ.get(
+    "SALESCOPILOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("SALESCOPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+APP_ROLE = "salescopilot_test_app"
+UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def service_missing(what: str, error: BaseException) -> None:
+    """Fail under CI, skip elsewhere: CI must never pass by skipping."""
+    message = f"{what} is not reachable: {error!r}"
+    if UNDER_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _with_database(url: str, database: str, user: str | None = None) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if user is not None:
+        netloc = user + "@" + netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, "/" + database, parts.query, parts.fragment))
+
+
+async def _pg_admin(sql: list[str], url: str = POSTGRES_URL) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        for statement in sql:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory) -> dict:
+    """Migrate once per test session; each test then gets a copy (SQLite) or a truncated
+    database (PostgreSQL)."""
+    base = tmp_path_factory.mktemp("db")
+    if BACKEND == "postgres":
+        name = f"sc_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        try:
+            asyncio.run(
+                _pg_admin(
+                    [
+                        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                        f"'{APP_ROLE}') THEN CREATE ROLE {APP_ROLE} LOGIN; END IF; END $$",
+                        f"CREATE DATABASE {name}",
+                    ]
+                )
+            )
+        except (OSError, Exception) as error:  # noqa: BLE001 - any connection failure
+            service_missing("PostgreSQL", error)
+        owner_url = _with_database(POSTGRES_URL, name)
+        template = {
+            "url": _with_database(POSTGRES_URL, name, user=APP_ROLE),
+            "owner_url": owner_url,
+            "app_role": APP_ROLE,
+            "database": name,
+        }
+        settings = _settings(base, template)
+        asyncio.run(migrate(settings))
+        yield template
+        asyncio.run(_pg_admin([f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]))
+        return
+    path = base / "template.db"
+    template = {"url": f"sqlite:///{path}", "path": path}
+    asyncio.run(migrate(_settings(base, template)))
+    yield template
+
+
+def settings_env(var_dir: Path, template: dict) -> dict[str, str]:
+    env = {
+        "SALESCOPILOT_ENVIRONMENT": "test",
+        "SALESCOPILOT_VAR_DIR": str(var_dir),
+        "SALESCOPILOT_DATABASE__URL": template["url"],
+        "SALESCOPILOT_SESSIONS__STORE": "memory",
+    }
+    if template.get("owner_url"):
+        env["SALESCOPILOT_DATABASE__OWNER_URL"] = template["owner_url"]
+        env["SALESCOPILOT_DATABASE__APP_ROLE"] = template["app_role"]
+    return env
+
+
+def _settings(var_dir: Path, template: dict) -> Settings:
+    return Settings(**{
+        "environment": "test",
+        "var_dir": var_dir,
+        "database": {k: template[k] for k in ("url", "owner_url", "app_role") if k in template},
+        "sessions": {"store": "memory"},
+    })
+
+
+@pytest.fixture
+def database_url(database_template, tmp_path) -> dict:
+    """A fresh, migrated database for this test; returns the template dict with its URLs."""
+    if BACKEND == "postgres":
+        from salescopilot.db.engine import all_tables
+
+        tables = ", ".join(t._meta.tablename for t in all_tables())
+        asyncio.run(
+            _pg_admin(
+                ["SET session_replication_role = replica", f"TRUNCATE {tables} CASCADE"],
+                database_template["owner_url"],
+            )
+        )
+        return dict(database_template)
+    path = tmp_path / "test.db"
+    shutil.copyfile(database_template["path"], path)
+    return {"url": f"sqlite:///{path}", "path": path}
+
+
+@pytest.fixture
+def settings(database_url, tmp_path, monkeypatch) -> Settings:
+    """Settings for this test: its own database and var dir, also set in the environment (for
+    code that calls `get_settings()`). The environment is restored afterwards."""
+    for key in list(os.environ):
+        if key.startswith("SALESCOPILOT_") and not key.startswith("SALESCOPILOT_TEST_"):
+            monkeypatch.delenv(key)
+    for key, value in settings_env(tmp_path / "var", database_url).items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+async def db(settings):
+    """The app engine for this test's database, with every table bound to it."""
+    engine = await start_database(settings)
+    yield engine
+    await stop_database()
+
+
+async def make_tenant(slug: str, name: str | None = None) -> TenantRef:
+    from salescopilot.tenancy.tables import Tenant, TenantDomain
+
+    tenant = Tenant(slug=slug, name=name or slug.title())
+    await tenant.save()
+    await TenantDomain(tenant=tenant.id, hostname=f"{slug}.localhost").save()
+    return TenantRef(id=tenant.id, slug=slug)
+
+
+@pytest.fixture
+async def tenant_a(db) -> TenantRef:
+    return await make_tenant("acme", "Acme Corp")
+
+
+@pytest.fixture
+async def tenant_b(db) -> TenantRef:
+    return await make_tenant("globex", "Globex Inc")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A reachable Redis URL (database 15, flushed), or skip/fail as `service_missing` says."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+        client.flushdb()
+    except Exception as error:  # noqa: BLE001
+        service_missing("Redis", error)
+    finally:
+        client.close()
+    return REDIS_URL
