@@ -8,6 +8,7 @@ missing; elsewhere it is skipped with the reason.
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 import os
 import shutil
 import uuid
@@ -191,3 +192,43 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+@pytest.fixture
+async def app(settings, db):
+    from salescopilot.clock import FakeClock
+    from salescopilot.web.app import create_app
+
+    return create_app(settings, clock=FakeClock(__import__("datetime").datetime.now(__import__("datetime").UTC)))
+
+
+@asynccontextmanager
+async def app_client(app, host: str):
+    """An HTTP client driving `app` in the test's own event loop (the database pool is bound to
+    it), with the app's start-up and shut-down run around it."""
+    import httpx
+
+    # The start-up and shut-down hooks are called directly: `app.lifespan()` holds an anyio cancel
+    # scope, which pytest-asyncio may enter and exit in different tasks.
+    for hook in app.on_startup:
+        await hook(app)
+    try:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51000))
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as client:
+            yield client
+    finally:
+        for hook in app.on_shutdown:
+            await hook(app)
+
+
+@pytest.fixture
+async def client_a(app, tenant_a):
+    """A browser-like client on tenant A's host."""
+    async with app_client(app, "acme.localhost") as client:
+        yield client
+
+
+@pytest.fixture
+async def client_b(app, tenant_b):
+    async with app_client(app, "globex.localhost") as client:
+        yield client

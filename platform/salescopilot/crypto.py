@@ -61,3 +61,42 @@ def sha256_hex(data: str | bytes) -> str:
 
 def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+class InvalidSignedToken(DomainError):
+    code = "INVALID_TOKEN"
+    status_code = 400
+    default_message = "This link is invalid or has expired."
+
+
+def sign_token(secret_key: str, purpose: str, payload: dict, expires_at: float) -> str:
+    """A URL-safe token carrying `payload`, valid for `purpose` until `expires_at` (epoch s)."""
+    import json
+
+    body = base64.urlsafe_b64encode(
+        json.dumps({"p": payload, "exp": int(expires_at)}, separators=(",", ":")).encode()
+    ).rstrip(b"=")
+    mac = hmac.new(derive_key(secret_key, "token:" + purpose), body, hashlib.sha256).digest()
+    return body.decode() + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def unsign_token(secret_key: str, purpose: str, token: str, now: float) -> dict:
+    """The payload of a token made by `sign_token` for `purpose`; raises InvalidSignedToken."""
+    import json
+
+    try:
+        body, mac = token.encode("ascii").split(b".", 1)
+        expected = hmac.new(
+            derive_key(secret_key, "token:" + purpose), body, hashlib.sha256
+        ).digest()
+        given = base64.urlsafe_b64decode(mac + b"=" * (-len(mac) % 4))
+        if not hmac.compare_digest(expected, given):
+            raise InvalidSignedToken()
+        data = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
+    except InvalidSignedToken:
+        raise
+    except (ValueError, UnicodeError, TypeError) as exc:
+        raise InvalidSignedToken() from exc
+    if not isinstance(data, dict) or data.get("exp", 0) < now or not isinstance(data.get("p"), dict):
+        raise InvalidSignedToken()
+    return data["p"]

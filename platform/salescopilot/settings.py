@@ -28,8 +28,9 @@ class Environment(StrEnum):
 
 
 class DatabaseSettings(BaseModel):
-    #: `sqlite:///path/to/file.db` (embedded default) or `postgresql://user@host:port/db`.
-    url: str = "sqlite:///var/salescopilot.db"
+    #: `sqlite:///path/to/file.db` or `postgresql://user@host:port/db`. Empty: the embedded
+    #: default, `<var_dir>/salescopilot.db`. A relative SQLite path is relative to the cwd.
+    url: str = ""
     #: Connection used for migrations and table ownership. Defaults to `url`. On PostgreSQL the app
     #: should connect as a role that does not own the tables, so row-level security binds it too.
     owner_url: str | None = None
@@ -75,6 +76,12 @@ class TaskSettings(BaseModel):
     #: First retry delay, seconds; doubles on each retry up to `retry_max_delay`.
     retry_base_delay: float = 2.0
     retry_max_delay: float = 600.0
+    #: Redis stream key of the task queue (redis broker); delayed tasks, results and the
+    #: scheduler lock use keys derived from it. Give each installation sharing a Redis its own.
+    queue: str = "salescopilot:tasks"
+    #: Seconds an unacknowledged task of a dead worker waits before another worker takes it over
+    #: (live workers heartbeat their running tasks, so this does not limit task run time).
+    redelivery_timeout: float = 60.0
 
 
 class Settings(BaseSettings):
@@ -131,12 +138,12 @@ class Settings(BaseSettings):
             raise ValueError("tasks.broker=redis needs SALESCOPILOT_REDIS__URL")
         if not self.var_dir.is_absolute():
             self.var_dir = (Path.cwd() / self.var_dir).resolve()
-        if self.database.url.startswith("sqlite:///"):
+        if not self.database.url:
+            self.database.url = f"sqlite:///{self.var_dir / 'salescopilot.db'}"
+        elif self.database.url.startswith("sqlite:///"):
             path = Path(self.database.url.removeprefix("sqlite:///"))
             if not path.is_absolute():
-                # Relative SQLite paths are relative to var_dir's parent, not the cwd, so the
-                # web process, workers and CLI all open the same file.
-                self.database.url = "sqlite:///" + str(self.var_dir.parent / path)
+                self.database.url = "sqlite:///" + str(Path.cwd() / path)
         return self
 
     @property

@@ -8,7 +8,9 @@ table can silently fall back to the owner connection.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +24,10 @@ from salescopilot.settings import Settings
 os.environ.setdefault("PICCOLO_CONF", "salescopilot.db.piccolo_conf")
 
 _app_engine: Engine | None = None
+_app_engine_url: str | None = None
+#: How many holders started the database (the web app, a test, a worker); the pool closes with
+#: the last one, so an app started inside a test does not pull the engine from under the test.
+_holders = 0
 
 
 def engine_from_url(url: str, *, pool: bool = True) -> Engine:
@@ -70,16 +76,37 @@ def configure_database(settings: Settings) -> Engine:
 
 
 async def start_database(settings: Settings) -> Engine:
-    """Configure the app engine and open its connection pool (PostgreSQL)."""
+    """Configure the app engine and open its connection pool (PostgreSQL). A second start for the
+    same URL shares the running engine."""
+    global _app_engine_url, _holders
+    if _app_engine is not None and _holders and _app_engine_url == settings.database.url:
+        _holders += 1
+        return _app_engine
     engine = configure_database(settings)
+    _app_engine_url = settings.database.url
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(
             min_size=settings.database.pool_min_size, max_size=settings.database.pool_max_size
         )
+    _holders = 1
     return engine
 
 
 async def stop_database() -> None:
+    global _holders
+    _holders = max(0, _holders - 1)
+    if _holders:
+        return
     engine = _app_engine
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         await engine.close_connection_pool()
+
+
+@contextlib.asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[Engine]:
+    """For commands and workers: the app engine started for the duration of the block."""
+    engine = await start_database(settings)
+    try:
+        yield engine
+    finally:
+        await stop_database()

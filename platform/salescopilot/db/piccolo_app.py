@@ -4,6 +4,10 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
+from salescopilot.accounts.tables import ApiKey, Invite, Membership, User, UserTenant
+from salescopilot.audit.tables import AuditEntry
+from salescopilot.idempotency.tables import IdempotencyRecord
+from salescopilot.plugin_system.tables import TenantPluginConfig
 from salescopilot.tenancy.tables import Tenant, TenantDomain
 
 CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
@@ -14,6 +18,14 @@ APP_CONFIG = AppConfig(
     table_classes=[
         Tenant,
         TenantDomain,
+        AuditEntry,
+        User,
+        UserTenant,
+        Membership,
+        ApiKey,
+        Invite,
+        IdempotencyRecord,
+        TenantPluginConfig,
     ],
     migration_dependencies=[],
     commands=[],

@@ -45,9 +45,10 @@ def schema_statements(postgres: bool, app_role: str | None = None) -> list[str]:
         name = _ident(table._meta.tablename)
         for columns in getattr(table, "UNIQUE_TOGETHER", ()):
             cols = [_ident(c) for c in columns]
+            quoted = ", ".join('"' + c + '"' for c in cols)
             statements.append(
                 f"CREATE UNIQUE INDEX IF NOT EXISTS {name}_{'_'.join(cols)}_uniq "
-                f"ON {name} ({', '.join(cols)})"
+                f"ON {name} ({quoted})"
             )
     if postgres:
         statements.append(

@@ -26,6 +26,7 @@ class TenantRef:
 
 
 _current_tenant: ContextVar[TenantRef | None] = ContextVar("salescopilot_tenant", default=None)
+_current_scope: ContextVar[TenantScope | None] = ContextVar("salescopilot_scope", default=None)
 
 
 def current_tenant() -> TenantRef:
@@ -38,6 +39,13 @@ def current_tenant() -> TenantRef:
 
 def current_tenant_id() -> uuid.UUID:
     return current_tenant().id
+
+
+def keep_writes_on_error() -> None:
+    """Commit this scope's writes even if the request ends in an error (see TenantScope)."""
+    scope = _current_scope.get()
+    if scope is not None:
+        scope.keep_writes_on_error = True
 
 
 def maybe_current_tenant() -> TenantRef | None:
@@ -54,6 +62,9 @@ class TenantScope:
         self.tenant = tenant
         self.transaction = transaction
         self.finished = False
+        #: Set by code whose writes must survive a failed request: the audit entry and counters of
+        #: a refused sign-in. The web layer commits instead of rolling back when it is set.
+        self.keep_writes_on_error = False
 
     async def commit(self) -> None:
         if not self.finished:
@@ -92,6 +103,7 @@ async def tenant_scope(tenant: TenantRef, *, write: bool = True) -> AsyncIterato
     try:
         await transaction.__aenter__()
         scope = TenantScope(tenant, transaction)
+        scope_token = _current_scope.set(scope)
         try:
             if is_postgres(engine):
                 await transaction.connection.execute(
@@ -99,13 +111,17 @@ async def tenant_scope(tenant: TenantRef, *, write: bool = True) -> AsyncIterato
                 )
             yield scope
         except BaseException:
-            await scope.rollback()
+            if scope.keep_writes_on_error:
+                await scope.commit()
+            else:
+                await scope.rollback()
             raise
         else:
             await scope.commit()
         finally:
             # Commit or rollback already happened above; this only releases the connection.
             await transaction.__aexit__(None, None, None)
+            _current_scope.reset(scope_token)
     finally:
         _current_tenant.reset(token)
 

@@ -11,6 +11,7 @@ from piccolo.table import Table
 
 from salescopilot.listing import ListQuery, Page
 from salescopilot.tenancy.context import current_tenant_id
+from salescopilot.tenancy.tables import Tenant, TenantDomain
 
 T = TypeVar("T", bound=Table)
 
@@ -94,3 +95,51 @@ class TenantRepository(Generic[T]):
         rows = await select.limit(query.limit).offset(query.offset)
         total = await self.table.count().where(where)
         return Page(items=rows, total=total, query=query)
+
+
+class TenantCatalogue:
+    """Queries on the tenants themselves and their domains (global tables, not tenant-owned)."""
+
+    async def by_hostname(self, hostname: str) -> Tenant | None:
+        domain = await TenantDomain.objects().where(TenantDomain.hostname == hostname).first()
+        if domain is None:
+            return None
+        return await self.by_id(domain.tenant)
+
+    async def by_id(self, tenant_id: uuid.UUID) -> Tenant | None:
+        return await Tenant.objects().where(Tenant.id == tenant_id).first()
+
+    async def by_slug(self, slug: str) -> Tenant | None:
+        return await Tenant.objects().where(Tenant.slug == slug).first()
+
+    async def by_ids(self, ids: list[uuid.UUID]) -> list[Tenant]:
+        if not ids:
+            return []
+        return await Tenant.objects().where(Tenant.id.is_in(ids)).order_by(Tenant.name)
+
+    async def all(self) -> list[Tenant]:
+        return await Tenant.objects().order_by(Tenant.slug)
+
+    async def add(self, tenant: Tenant) -> Tenant:
+        await tenant.save()
+        return tenant
+
+    async def save(self, tenant: Tenant) -> Tenant:
+        await tenant.save()
+        return tenant
+
+    async def hostnames(self, tenant_id: uuid.UUID) -> list[str]:
+        rows = await TenantDomain.select(TenantDomain.hostname).where(TenantDomain.tenant == tenant_id)
+        return sorted(r["hostname"] for r in rows)
+
+    async def domain_owner(self, hostname: str) -> uuid.UUID | None:
+        row = await TenantDomain.select(TenantDomain.tenant).where(TenantDomain.hostname == hostname).first()
+        return row["tenant"] if row else None
+
+    async def add_domain(self, tenant_id: uuid.UUID, hostname: str) -> None:
+        await TenantDomain(tenant=tenant_id, hostname=hostname).save()
+
+    async def remove_domain(self, tenant_id: uuid.UUID, hostname: str) -> None:
+        await TenantDomain.delete().where(
+            (TenantDomain.tenant == tenant_id) & (TenantDomain.hostname == hostname)
+        )

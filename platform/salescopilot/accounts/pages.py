@@ -1,0 +1,226 @@
+"""Pages: sign-in (with TOTP), sign-out, tenant switcher and hand-off, own security settings."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect, Template
+
+from salescopilot.accounts.errors import InvalidSecondFactor
+from salescopilot.accounts.repository import UserRepository, UserTenantRepository
+from salescopilot.crypto import InvalidSignedToken, sign_token, unsign_token
+from salescopilot.errors import DomainError, NotAuthenticated
+from salescopilot.tenancy.context import current_tenant
+from salescopilot.tenancy.repository import TenantCatalogue
+from salescopilot.web.deps import account_service, safe_next
+from salescopilot.web.guards import principal_of
+
+PENDING_COOKIE = "sc_pending"
+HANDOFF_SECONDS = 60
+
+
+def session_cookie_response(request: Request, response: Response, token: str | None) -> Response:
+    settings = request.app.state.settings
+    name = settings.sessions.cookie_name
+    if token is None:
+        response.delete_cookie(name, path="/")
+    else:
+        response.set_cookie(
+            name, token, path="/", httponly=True, secure=settings.secure_cookies, samesite="lax"
+        )
+    return response
+
+
+async def start_session(request: Request, user_id: uuid.UUID, redirect_to: str) -> Response:
+    sessions = request.app.state.services.sessions
+    old = request.cookies.get(request.app.state.settings.sessions.cookie_name)
+    await sessions.end(old)  # a new token at every sign-in: no session fixation
+    token, _ = await sessions.start(user_id, current_tenant().id)
+    response = Redirect(path=redirect_to)
+    response.delete_cookie(PENDING_COOKIE, path="/")
+    return session_cookie_response(request, response, token)
+
+
+class SignInController(Controller):
+    include_in_schema = False
+    opt = {"permission": "public"}
+
+    @get("/login", name="login")
+    async def login_page(self, request: Request, next: str | None = None) -> Response:
+        if request.scope.get("principal") is not None:
+            return Redirect(path=safe_next(next))
+        return Template("login.html", context={"next": safe_next(next), "error": None, "email": ""})
+
+    @post("/login")
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        email = str(form.get("email", ""))[:320]
+        password = str(form.get("password", ""))[:2000]
+        next_path = safe_next(str(form.get("next", "/")))
+        service = account_service(request)
+        try:
+            outcome = await service.sign_in(email, password, _ip(request))
+        except DomainError as error:
+            return Template(
+                "login.html",
+                context={"next": next_path, "error": error.message, "email": email},
+                status_code=error.status_code,
+            )
+        if outcome.needs_second_factor:
+            pending = await request.app.state.services.sessions.start_pending(outcome.user.id, current_tenant().id)
+            response = Redirect(path="/login/2fa?" + urlencode({"next": next_path}))
+            response.set_cookie(
+                PENDING_COOKIE, pending, path="/", httponly=True,
+                secure=request.app.state.settings.secure_cookies, samesite="lax", max_age=300,
+            )
+            return response
+        return await start_session(request, outcome.user.id, next_path)
+
+    @get("/login/2fa")
+    async def second_factor_page(self, request: Request, next: str | None = None) -> Response:
+        if await self._pending(request) is None:
+            return Redirect(path="/login")
+        return Template("login_2fa.html", context={"next": safe_next(next), "error": None})
+
+    @post("/login/2fa")
+    async def second_factor(self, request: Request) -> Response:
+        form = await request.form()
+        next_path = safe_next(str(form.get("next", "/")))
+        pending = await self._pending(request)
+        if pending is None:
+            return Redirect(path="/login")
+        try:
+            user = await account_service(request).verify_second_factor(
+                uuid.UUID(pending.user_id), str(form.get("code", ""))[:20], _ip(request)
+            )
+        except DomainError as error:
+            return Template(
+                "login_2fa.html", context={"next": next_path, "error": error.message},
+                status_code=error.status_code,
+            )
+        await request.app.state.services.sessions.end_pending(request.cookies[PENDING_COOKIE])
+        return await start_session(request, user.id, next_path)
+
+    async def _pending(self, request: Request):
+        pending = await request.app.state.services.sessions.load_pending(request.cookies.get(PENDING_COOKIE))
+        if pending is None or pending.tenant_id != str(current_tenant().id):
+            return None
+        return pending
+
+    @get("/auth/handoff")
+    async def handoff(self, request: Request, token: str) -> Response:
+        """Arrive from the tenant switcher on another tenant's host, signed in."""
+        settings = request.app.state.settings
+        try:
+            payload = unsign_token(settings.secret_key.get_secret_value(), "handoff", token[:2000], time.time())
+        except InvalidSignedToken:
+            return Redirect(path="/login")
+        nonce_key = "handoff:" + str(payload.get("nonce"))
+        store = request.app.state.services.idempotency_store
+        if payload.get("tenant_id") != str(current_tenant().id) or await store.exists(nonce_key):
+            return Redirect(path="/login")
+        await store.set(nonce_key, b"1", expires_in=HANDOFF_SECONDS * 2)
+        service = account_service(request)
+        user_id = uuid.UUID(payload["user_id"])
+        if await service.principal_for_user(user_id) is None:
+            return Redirect(path="/login")
+        user = await UserRepository().by_id(user_id)
+        await service.complete_sign_in(user, method="tenant_switch")
+        return await start_session(request, user_id, "/")
+
+
+class SessionController(Controller):
+    include_in_schema = False
+
+    @post("/logout", opt={"permission": "public"})
+    async def logout(self, request: Request) -> Response:
+        principal = request.scope.get("principal")
+        token = request.cookies.get(request.app.state.settings.sessions.cookie_name)
+        await request.app.state.services.sessions.end(token)
+        if principal is not None and principal.via == "session":
+            await account_service(request).record_sign_out(principal.user_id)
+        return session_cookie_response(request, Redirect(path="/login"), None)
+
+    @get("/switch", opt={"permission": "dashboard.view"})
+    async def switcher(self, request: Request) -> Template:
+        principal = principal_of(request)
+        ids = await UserTenantRepository().tenants_of(principal.user_id)
+        tenants = await TenantCatalogue().by_ids(ids)
+        return Template("switch.html", context={"tenants": tenants, "current": current_tenant()})
+
+    @post("/switch/{tenant_id:uuid}", opt={"permission": "dashboard.view"})
+    async def switch(self, request: Request, tenant_id: uuid.UUID) -> Response:
+        principal = principal_of(request)
+        if principal.via != "session":
+            raise NotAuthenticated()
+        if tenant_id not in await UserTenantRepository().tenants_of(principal.user_id):
+            return Redirect(path="/switch")
+        catalogue = TenantCatalogue()
+        target = await catalogue.by_id(tenant_id)
+        hostnames = await catalogue.hostnames(tenant_id) if target else []
+        if target is None or not hostnames:
+            return Redirect(path="/switch")
+        base = request.app.state.settings.base_domain
+        preferred = f"{target.slug}.{base}"
+        host = preferred if preferred in hostnames else hostnames[0]
+        port = request.url.port
+        token = sign_token(
+            request.app.state.settings.secret_key.get_secret_value(),
+            "handoff",
+            {"user_id": str(principal.user_id), "tenant_id": str(tenant_id), "nonce": uuid.uuid4().hex},
+            time.time() + HANDOFF_SECONDS,
+        )
+        authority = f"{host}:{port}" if port and port not in (80, 443) else host
+        return Redirect(path=f"{request.url.scheme}://{authority}/auth/handoff?token={token}")
+
+
+class SecurityController(Controller):
+    """The signed-in user's own two-factor settings."""
+
+    include_in_schema = False
+    path = "/account/security"
+    opt = {"permission": "account.manage_own"}
+
+    @get("/")
+    async def page(self, request: Request) -> Template:
+        user = await self._user(request)
+        return Template("security.html", context={"user": user, "enrolment": None, "error": None})
+
+    @post("/totp/begin")
+    async def begin(self, request: Request) -> Template:
+        user = await self._user(request)
+        secret, uri = await account_service(request).begin_totp_enrolment(user)
+        return Template("security.html", context={"user": user, "enrolment": {"secret": secret, "uri": uri}, "error": None})
+
+    @post("/totp/confirm")
+    async def confirm(self, request: Request) -> Response:
+        return await self._with_code(request, "confirm_totp")
+
+    @post("/totp/disable")
+    async def disable(self, request: Request) -> Response:
+        return await self._with_code(request, "disable_totp")
+
+    async def _with_code(self, request: Request, action: str) -> Response:
+        user = await self._user(request)
+        form = await request.form()
+        try:
+            await getattr(account_service(request), action)(user, str(form.get("code", ""))[:20])
+        except InvalidSecondFactor as error:
+            return Template("security.html", context={"user": user, "enrolment": None, "error": error.message},
+                            status_code=400)
+        return Redirect(path="/account/security")
+
+    async def _user(self, request: Request):
+        principal = principal_of(request)
+        if principal.via != "session":
+            raise NotAuthenticated()
+        return await UserRepository().by_id(principal.user_id)
+
+
+def _ip(request: Request) -> str | None:
+    from salescopilot.actor import current_actor
+
+    return current_actor().ip

@@ -1,0 +1,73 @@
+"""Roles and named permissions. A route declares the permission it needs; a role grants a set.
+
+Plugins add permissions through the `register_permissions` hook; `PermissionCatalogue` merges them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLES: tuple[str, ...] = ("owner", "admin", "member", "viewer")
+
+#: Marks a route anyone may call (the default-deny guard lets it through).
+PUBLIC = "public"
+
+#: Core permissions: name -> (description, roles granted by default).
+CORE_PERMISSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "dashboard.view": ("See the dashboard", ("owner", "admin", "member", "viewer")),
+    "account.manage_own": ("Manage your own profile and two-factor", ("owner", "admin", "member", "viewer")),
+    "team.view": ("See the team", ("owner", "admin", "member", "viewer")),
+    "team.manage": ("Invite members, change roles, remove members", ("owner", "admin")),
+    "api_keys.view": ("See API keys", ("owner", "admin")),
+    "api_keys.manage": ("Create and revoke API keys", ("owner", "admin")),
+    "audit.view": ("Read and export the audit log", ("owner", "admin")),
+    "plugins.view": ("See plugin configuration", ("owner", "admin")),
+    "plugins.manage": ("Configure plugins and their secrets", ("owner", "admin")),
+    "tenant.manage": ("Change tenant settings and branding", ("owner",)),
+}
+
+ROLE_RANK = {role: rank for rank, role in enumerate(reversed(ROLES))}
+
+
+@dataclass
+class PermissionCatalogue:
+    descriptions: dict[str, str] = field(default_factory=dict)
+    grants: dict[str, set[str]] = field(default_factory=lambda: {r: set() for r in ROLES})
+
+    def add(self, name: str, description: str, roles: tuple[str, ...] | list[str]) -> None:
+        if name == PUBLIC or not name or " " in name:
+            raise ValueError(f"invalid permission name: {name!r}")
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"permission {name!r} names unknown roles: {sorted(unknown)}")
+        self.descriptions[name] = description
+        for role in roles:
+            self.grants[role].add(name)
+        # The owner can always do everything.
+        self.grants["owner"].add(name)
+
+    def for_role(self, role: str) -> frozenset[str]:
+        return frozenset(self.grants.get(role, ()))
+
+    def known(self, name: str) -> bool:
+        return name == PUBLIC or name in self.descriptions
+
+
+def build_catalogue(plugin_permissions: list[dict] | None = None) -> PermissionCatalogue:
+    """The core permissions plus those plugins register (each a dict name -> (description, roles))."""
+    catalogue = PermissionCatalogue()
+    for name, (description, roles) in CORE_PERMISSIONS.items():
+        catalogue.add(name, description, roles)
+    for contributed in plugin_permissions or []:
+        for name, (description, roles) in (contributed or {}).items():
+            catalogue.add(name, description, roles)
+    return catalogue
+
+
+def can_assign(actor_role: str, target_role: str) -> bool:
+    """Admins manage members and viewers and other admins; only owners grant or take away owner."""
+    if target_role not in ROLES:
+        return False
+    if target_role == "owner":
+        return actor_role == "owner"
+    return actor_role in ("owner", "admin")

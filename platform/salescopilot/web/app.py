@@ -1,0 +1,151 @@
+"""`create_app`: the one place that wires the Litestar application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pluggy
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.static_files import create_static_files_router
+from litestar.stores.base import Store
+from litestar.stores.file import FileStore
+from litestar.stores.memory import MemoryStore
+from litestar.template.config import TemplateConfig
+
+from salescopilot import __version__
+from salescopilot.accounts.permissions import PermissionCatalogue, build_catalogue
+from salescopilot.accounts.sessions import SessionManager
+from salescopilot.accounts.throttle import LoginThrottle
+from salescopilot.clock import Clock, system_clock
+from salescopilot.crypto import SecretBox
+from salescopilot.db.engine import start_database, stop_database
+from salescopilot.settings import Settings, get_settings
+from salescopilot.tenancy.resolution import TenantResolver
+from salescopilot.web.errors import EXCEPTION_HANDLERS
+from salescopilot.web.guards import permission_guard
+from salescopilot.web.logging import configure_logging
+from salescopilot.web.middleware import RequestPipeline, TrustedProxies
+from salescopilot.web.theming import CORE_STATIC, TenantTemplateEngine, Theming
+
+
+@dataclass
+class AppServices:
+    """Process-wide collaborators, built once per app and shared by every request."""
+
+    settings: Settings
+    clock: Clock
+    secret_box: SecretBox
+    permissions: PermissionCatalogue
+    sessions: SessionManager
+    throttle: LoginThrottle
+    plugin_manager: pluggy.PluginManager
+    idempotency_store: Store
+
+
+def _store(settings: Settings, namespace: str) -> Store:
+    if settings.redis.url and settings.sessions.store == "redis":
+        from litestar.stores.redis import RedisStore
+
+        return RedisStore.with_client(url=settings.redis.url, namespace=f"salescopilot:{namespace}")
+    if settings.sessions.store == "file":
+        return FileStore(path=Path(settings.var_dir) / "store" / namespace)
+    return MemoryStore()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    plugin_manager: pluggy.PluginManager | None = None,
+    clock: Clock = system_clock,
+) -> Litestar:
+    from salescopilot.plugin_system.manager import create_plugin_manager
+    from salescopilot.plugin_system.registry import PluginKind, catalogue_for
+
+    settings = settings or get_settings()
+    configure_logging(settings)
+    pm = plugin_manager or create_plugin_manager(blocked=tuple(settings.blocked_plugins))
+    catalogue = catalogue_for(pm)
+    permissions = build_catalogue(pm.hook.register_permissions())
+    theming = Theming(
+        {entry.slug: entry.plugin_class for entry in catalogue.entries(PluginKind.THEME)},
+        settings.tenants_dir,
+    )
+    services = AppServices(
+        settings=settings,
+        clock=clock,
+        secret_box=SecretBox.from_settings(settings),
+        permissions=permissions,
+        sessions=SessionManager(_store(settings, "sessions"), settings),
+        throttle=LoginThrottle(_store(settings, "throttle"), settings.login_throttle),
+        plugin_manager=pm,
+        idempotency_store=_store(settings, "idempotency"),
+    )
+
+    from salescopilot.web.routes import core_route_handlers
+
+    plugin_routes = [handler for handlers in pm.hook.register_routes() for handler in handlers or []]
+
+    async def on_startup(app: Litestar) -> None:
+        await start_database(settings)
+
+    async def on_shutdown(app: Litestar) -> None:
+        await stop_database()
+
+    vendor = create_static_files_router(
+        path="/static/core",
+        directories=[CORE_STATIC],
+        opt={"permission": "public", "tenantless": True},
+        include_in_schema=False,
+        name="core_static",
+    )
+    metrics = Router(
+        path="/",
+        route_handlers=[PrometheusController],
+        opt={"permission": "public", "tenantless": True},
+        include_in_schema=False,
+    )
+    api_docs = OpenAPIConfig(
+        title="Sales Copilot API",
+        version=__version__,
+        path="/api/docs",
+        render_plugins=[ScalarRenderPlugin()],
+        openapi_router=Router(path="/api/docs", route_handlers=[], opt={"permission": "public", "tenantless": True}),
+    )
+    app = Litestar(
+        route_handlers=[*core_route_handlers(), *plugin_routes, vendor, metrics],
+        middleware=[PrometheusConfig(app_name="salescopilot", group_path=True).middleware, RequestPipeline],
+        guards=[permission_guard],
+        exception_handlers=EXCEPTION_HANDLERS,
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key.get_secret_value(),
+            cookie_name="sc_csrf",
+            cookie_secure=settings.secure_cookies,
+            cookie_samesite="lax",
+            header_name="x-csrftoken",
+            # The JSON API authenticates by API key, or by session plus X-CSRF-Token (checked in
+            # the request pipeline), so the form-cookie check is for pages only.
+            exclude=["/api/", "/healthz", "/readyz", "/metrics"],
+        ),
+        template_config=TemplateConfig(instance=TenantTemplateEngine(theming)),
+        plugins=[HTMXPlugin()],
+        openapi_config=api_docs,
+        logging_config=None,
+        request_max_body_size=settings.max_request_body,
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    app.state.theming = theming
+    app.state.catalogue = catalogue
+    app.state.tenant_resolver = TenantResolver()
+    app.state.trusted_proxies = TrustedProxies.parse(settings.trusted_proxies)
+    app.state.session_cookie_name = settings.sessions.cookie_name
+    return app

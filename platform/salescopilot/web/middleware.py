@@ -1,0 +1,233 @@
+"""The request pipeline around every route handler:
+
+request id → client IP (forwarded headers only from trusted proxies) → tenant from the Host
+(unknown host: 404) → one tenant scope (transaction) for the whole request → principal from the
+session cookie or API key → the handler → commit before the response leaves (roll back when it is
+an error, so a failed request writes nothing).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import structlog
+from litestar.datastructures import Headers
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from salescopilot.accounts.api_keys import ApiKeyService
+from salescopilot.accounts.service import AccountService
+from salescopilot.actor import Actor, acting_as, with_identity
+from salescopilot.errors import DomainError, NotAuthenticated, PermissionDenied
+from salescopilot.tenancy.context import tenant_scope
+from salescopilot.web.errors import error_body
+from salescopilot.web.theming import set_current_brand
+
+log = structlog.get_logger("salescopilot.web")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+@dataclass(frozen=True)
+class TrustedProxies:
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+    @classmethod
+    def parse(cls, entries: list[str]) -> TrustedProxies:
+        return cls(tuple(ipaddress.ip_network(e, strict=False) for e in entries))
+
+    def trusts(self, ip: str | None) -> bool:
+        if not ip or not self.networks:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+
+def client_address(scope: Scope, headers: Headers, proxies: TrustedProxies) -> tuple[str | None, str]:
+    """(client IP, Host) honouring X-Forwarded-For/-Host only when the peer is a trusted proxy."""
+    peer = scope.get("client")[0] if scope.get("client") else None
+    host = headers.get("host", "")
+    if proxies.trusts(peer):
+        forwarded_for = headers.get("x-forwarded-for")
+        if forwarded_for:
+            # Walk from the right, skipping our own proxies: the first untrusted hop is the client.
+            hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+            for hop in reversed(hops):
+                peer = hop
+                if not proxies.trusts(hop):
+                    break
+        host = headers.get("x-forwarded-host", host).split(",")[0].strip()
+    return peer, host
+
+
+class RequestPipeline:
+    """ASGI middleware; see the module docstring. One instance per route stack."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        headers = Headers.from_scope(scope)
+        request_id = headers.get("x-request-id", "")
+        if not _REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        ip, host = client_address(scope, headers, state.trusted_proxies)
+        actor = Actor(
+            kind="anonymous", ip=ip, user_agent=headers.get("user-agent", "")[:512], request_id=request_id
+        )
+        send = _with_request_id(send, request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
+            with acting_as(actor):
+                await self._dispatch(scope, receive, send, headers, host)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id", "tenant")
+            log.debug(
+                "request", method=scope["method"], path=scope["path"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, headers: Headers, host: str) -> None:
+        opt = scope["route_handler"].opt
+        if opt.get("tenantless"):
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        resolved = await state.tenant_resolver.resolve(host)
+        if resolved is None:
+            await _send_json(send, 404, error_body("NOT_FOUND", "Not found."))
+            return
+        tenant = resolved.ref
+        set_current_brand(
+            state.theming.brand(tenant.slug, resolved.name, resolved.theme, resolved.theme_tokens)
+        )
+        structlog.contextvars.bind_contextvars(tenant=tenant.slug)
+        scope.setdefault("state", {})["tenant"] = tenant
+        async with tenant_scope(tenant, write=scope["method"] not in SAFE_METHODS) as tscope:
+            await self._authenticate(scope, headers)
+            await self.app(scope, receive, _CommitBeforeResponse(send, tscope))
+
+    async def _authenticate(self, scope: Scope, headers: Headers) -> None:
+        """Sets scope["principal"] (or leaves it unset for anonymous requests)."""
+        state = scope["app"].state
+        services = state.services
+        token = _bearer_token(headers)
+        if token is not None:
+            principal = await ApiKeyService(clock=services.clock, permissions=services.permissions).authenticate(token)
+            if principal is None:
+                # A wrong or revoked key is refused outright, never treated as anonymous.
+                raise NotAuthenticated("The API key is invalid, expired or revoked.")
+            with_identity("api_key", str(principal.api_key_id), principal.label)
+            scope["principal"] = principal
+            return
+        cookie = _cookie(headers, state.session_cookie_name)
+        session = await services.sessions.load(cookie) if cookie else None
+        if session is None or session.tenant_id != str(scope["state"]["tenant"].id):
+            return
+        principal = await AccountService(
+            clock=services.clock, secret_box=services.secret_box,
+            permissions=services.permissions, throttle=services.throttle,
+        ).principal_for_user(uuid.UUID(session.user_id), csrf_token=session.csrf_token)
+        if principal is None:
+            return
+        if scope["method"] not in SAFE_METHODS and scope["path"].startswith("/api/"):
+            # Cookie-authenticated API writes must prove they come from our pages (CSRF).
+            if headers.get("x-csrf-token") != session.csrf_token:
+                raise PermissionDenied("Missing or wrong X-CSRF-Token header.")
+        with_identity("user", str(principal.user_id), principal.label)
+        scope["principal"] = principal
+        scope["state"]["session_token"] = cookie
+
+
+class _CommitBeforeResponse:
+    """Holds the response start until the body is complete, then commits (or rolls back on an
+    error status) *before* anything reaches the client; a streamed body commits at its end."""
+
+    def __init__(self, send: Send, tscope) -> None:
+        self.send = send
+        self.tscope = tscope
+        self.start: Message | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+            return
+        if message["type"] == "http.response.body" and self.start is not None:
+            start, self.start = self.start, None
+            if not message.get("more_body", False):
+                await self._finish(start["status"])
+            await self.send(start)
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            await self.send(message)
+            await self._finish(200)
+            return
+        await self.send(message)
+
+    async def _finish(self, status: int) -> None:
+        if status >= 400 and not self.tscope.keep_writes_on_error:
+            await self.tscope.rollback()
+        else:
+            await self.tscope.commit()
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message.setdefault("headers", [])
+            message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+        await send(message)
+
+    return send_with_id
+
+
+async def _send_json(send: Send, status: int, body: Any) -> None:
+    payload = msgspec.json.encode(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _bearer_token(headers: Headers) -> str | None:
+    authorization = headers.get("authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    api_key = headers.get("x-api-key")
+    return api_key.strip() if api_key is not None else None
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    from http.cookies import SimpleCookie
+
+    raw = headers.get("cookie")
+    if not raw:
+        return None
+    try:
+        jar = SimpleCookie()
+        jar.load(raw)
+    except Exception:  # noqa: BLE001 - a malformed Cookie header is simply no session
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+def is_domain_error(exc: BaseException) -> bool:
+    return isinstance(exc, DomainError)
