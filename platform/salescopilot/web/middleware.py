@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import msgspec
 import structlog
 from litestar.datastructures import Headers
@@ -155,33 +156,34 @@ class RequestPipeline:
 
 class _CommitBeforeResponse:
     """Holds the response start until the body is complete, then commits (or rolls back on an
-    error status) *before* anything reaches the client; a streamed body commits at its end."""
+    error status) *before* anything reaches the client. A streamed body commits before its last
+    chunk leaves: once that is sent the server may cancel the request's tasks."""
 
     def __init__(self, send: Send, tscope) -> None:
         self.send = send
         self.tscope = tscope
         self.start: Message | None = None
+        self.status = 200
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.start = message
+            self.status = message["status"]
             return
-        if message["type"] == "http.response.body" and self.start is not None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            await self._finish()
+        if self.start is not None:
             start, self.start = self.start, None
-            if not message.get("more_body", False):
-                await self._finish(start["status"])
             await self.send(start)
-        elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            await self.send(message)
-            await self._finish(200)
-            return
         await self.send(message)
 
-    async def _finish(self, status: int) -> None:
-        if status >= 400 and not self.tscope.keep_writes_on_error:
-            await self.tscope.rollback()
-        else:
-            await self.tscope.commit()
+    async def _finish(self) -> None:
+        # Shielded: a client that goes away must not leave the commit half-awaited.
+        with anyio.CancelScope(shield=True):
+            if self.status >= 400 and not self.tscope.keep_writes_on_error:
+                await self.tscope.rollback()
+            else:
+                await self.tscope.commit()
 
 
 def _with_request_id(send: Send, request_id: str) -> Send:

@@ -14,6 +14,7 @@ def core_route_handlers() -> list[ControllerRouterHandler]:
     )
     from salescopilot.accounts.pages import SecurityController, SessionController, SignInController
     from salescopilot.accounts.team_pages import ApiKeyPages, InvitePages, TeamPages
+    from salescopilot.audit.controllers import AuditApiController, AuditConsole
     from salescopilot.web.health import HealthController
     from salescopilot.web.pages import ShellPages
 
@@ -30,4 +31,6 @@ def core_route_handlers() -> list[ControllerRouterHandler]:
         MemberController,
         InviteController,
         ApiKeyController,
+        AuditApiController,
+        AuditConsole,
     ]
