@@ -124,10 +124,11 @@ def database_url(database_template, tmp_path) -> dict:
     if BACKEND == "postgres":
         from salescopilot.db.engine import all_tables
 
-        tables = ", ".join(t._meta.tablename for t in all_tables())
+        # DELETE, not TRUNCATE: on tables this small it is several times faster.
         asyncio.run(
             _pg_admin(
-                ["SET session_replication_role = replica", f"TRUNCATE {tables} CASCADE"],
+                ["SET session_replication_role = replica"]
+                + [f"DELETE FROM {t._meta.tablename}" for t in all_tables()],
                 database_template["owner_url"],
             )
         )

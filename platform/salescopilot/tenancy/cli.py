@@ -27,7 +27,6 @@ def apply(directory: Path | None) -> None:
     from salescopilot.clock import system_clock
     from salescopilot.db.engine import connected
     from salescopilot.plugin_system.manager import get_plugin_manager
-    from salescopilot.plugin_system.registry import catalogue_for
     from salescopilot.tenancy.manifest import ManifestInvalid
     from salescopilot.tenancy.service import TenantManifestService
 
@@ -36,7 +35,7 @@ def apply(directory: Path | None) -> None:
 
     async def run():
         async with connected(settings):
-            service = TenantManifestService(settings, catalogue_for(get_plugin_manager()), system_clock)
+            service = TenantManifestService(settings, get_plugin_manager(), system_clock)
             with acting_as(Actor(kind="system", label="cli: tenants apply")):
                 return await service.apply(directory)
 

@@ -13,7 +13,8 @@ from salescopilot.clock import Clock
 from salescopilot.crypto import SecretBox
 from salescopilot.plugin_system.errors import PluginNotFound
 from salescopilot.plugin_system.interfaces import Theme
-from salescopilot.plugin_system.registry import PluginCatalogue, PluginKind
+from salescopilot.plugin_system.manager import SalesCopilotPluginManager, fire_event
+from salescopilot.plugin_system.registry import PluginCatalogue, PluginKind, catalogue_for
 from salescopilot.plugin_system.service import PluginConfigService
 from salescopilot.settings import Settings
 from salescopilot.tenancy.context import TenantRef, tenant_scope
@@ -30,9 +31,10 @@ class ApplyReport:
 
 
 class TenantManifestService:
-    def __init__(self, settings: Settings, catalogue: PluginCatalogue, clock: Clock) -> None:
+    def __init__(self, settings: Settings, plugin_manager: SalesCopilotPluginManager, clock: Clock) -> None:
         self.settings = settings
-        self.catalogue = catalogue
+        self.plugin_manager = plugin_manager
+        self.catalogue: PluginCatalogue = catalogue_for(plugin_manager)
         self.clock = clock
         self.tenants = TenantCatalogue()
 
@@ -111,7 +113,8 @@ class TenantManifestService:
             await self.tenants.save(tenant)
 
         plugins_changed = False
-        async with tenant_scope(TenantRef(id=tenant.id, slug=tenant.slug)):
+        ref = TenantRef(id=tenant.id, slug=tenant.slug)
+        async with tenant_scope(ref):
             configs = PluginConfigService(self.catalogue, SecretBox.from_settings(self.settings), self.clock)
             for kind, plugins in manifest.plugins.items():
                 for slug, plugin in plugins.items():
@@ -129,6 +132,8 @@ class TenantManifestService:
                     before=None if created else {**{k: before[k] for k in changed}, "domains": domains_before},
                     after={**changed, "domains": domains_after},
                 )
+            if created:
+                await fire_event(self.plugin_manager, "on_tenant_created", tenant=ref)
         if created:
             return "created"
         return "updated" if changed or plugins_changed or domains_before != domains_after else "unchanged"

@@ -1,0 +1,120 @@
+"""`tenants apply`: validated, idempotent, all or nothing."""
+
+from pathlib import Path
+
+import pytest
+
+from salescopilot import hookimpl
+from salescopilot.clock import FakeClock
+from salescopilot.plugin_system.manager import create_plugin_manager
+from salescopilot.tenancy.manifest import ManifestInvalid
+from salescopilot.tenancy.repository import TenantCatalogue
+from salescopilot.tenancy.service import TenantManifestService
+
+
+def write(root: Path, slug: str, text: str) -> None:
+    (root / slug).mkdir(parents=True, exist_ok=True)
+    (root / slug / "tenant.toml").write_text(text)
+
+
+class Recorder:
+    def __init__(self):
+        self.created = []
+
+    @hookimpl
+    def on_tenant_created(self, tenant):
+        self.created.append(tenant.slug)
+
+
+@pytest.fixture
+def recorder():
+    return Recorder()
+
+
+@pytest.fixture
+def service(settings, recorder):
+    pm = create_plugin_manager(extra_plugins=[recorder])
+    return TenantManifestService(settings, pm, FakeClock())
+
+
+GOOD = '''slug = "initech"
+name = "Initech"
+domains = ["sales.initech.example"]
+[theme.tokens]
+product_name = "Initech Sales"
+colour_primary = "#114488"
+'''
+
+
+async def test_apply_creates_then_changes_nothing(db, tmp_path, service, recorder):
+    write(tmp_path, "initech", GOOD)
+    first = await service.apply(tmp_path)
+    assert first.created == ["initech"]
+    assert recorder.created == ["initech"]
+    catalogue = TenantCatalogue()
+    tenant = await catalogue.by_slug("initech")
+    assert await catalogue.hostnames(tenant.id) == ["initech.localhost", "sales.initech.example"]
+    second = await service.apply(tmp_path)
+    assert second.unchanged == ["initech"] and not second.created and not second.updated
+
+
+async def test_changes_are_applied_and_domains_follow(db, tmp_path, service):
+    write(tmp_path, "initech", GOOD)
+    await service.apply(tmp_path)
+    write(tmp_path, "initech", GOOD.replace("Initech\"", "Initech Ltd\"").replace('"sales.initech.example"', '"go.initech.example"'))
+    report = await service.apply(tmp_path)
+    assert report.updated == ["initech"]
+    catalogue = TenantCatalogue()
+    tenant = await catalogue.by_slug("initech")
+    assert tenant.name == "Initech Ltd"
+    assert await catalogue.hostnames(tenant.id) == ["go.initech.example", "initech.localhost"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('slug = "initech"\nname = "X"\nflavour = "mint"\n', "flavour"),
+        ('slug = "initech"\n', "name"),
+        ('slug = "other"\nname = "X"\n', "folder name"),
+        ('slug = "initech"\nname = "X"\ndomains = ["not a host"]\n', "domains"),
+        ('slug = "initech"\nname = "X"\n[theme.tokens]\ncolour_primary = "red; }"\n', "colour_primary"),
+        ('slug = "initech"\nname = "X"\n[theme]\nname = "nope"\n', "theme.name"),
+        ('slug = "initech"\nname = "X"\n[plugins.theme.nope]\nenabled = true\n', "plugins.theme.nope"),
+        ('slug = "initech"\nname = "X"\n[plugins.theme.default]\nsecrets = { k = { "$env" = "SC_TEST_UNSET_VAR" } }\n', "SC_TEST_UNSET_VAR"),
+        ('slug = "initech\nname = \n', "not valid TOML"),
+    ],
+)
+async def test_a_bad_manifest_names_file_key_and_problem_and_changes_nothing(db, tmp_path, service, text, expected):
+    write(tmp_path, "acme2", GOOD.replace("initech", "acme2"))
+    write(tmp_path, "initech", text)
+    with pytest.raises(ManifestInvalid) as raised:
+        await service.apply(tmp_path)
+    message = "; ".join(raised.value.problems)
+    assert "initech/tenant.toml" in message and expected in message
+    # The valid manifest next to it was not applied either.
+    assert await TenantCatalogue().by_slug("acme2") is None
+
+
+async def test_a_domain_of_another_tenant_is_refused(db, tmp_path, service, tenant_a):
+    write(tmp_path, "initech", GOOD.replace('"sales.initech.example"', '"acme.localhost"'))
+    with pytest.raises(ManifestInvalid, match="belongs to another tenant"):
+        await service.apply(tmp_path)
+
+
+def test_the_cli_reports_problems_and_exits_1(settings, tmp_path):
+    from click.testing import CliRunner
+
+    from salescopilot.cli import main
+
+    write(tmp_path, "initech", 'slug = "initech"\n')
+    result = CliRunner().invoke(main, ["tenants", "apply", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "initech/tenant.toml: name: Field required" in result.output
+
+
+def test_the_demo_manifest_is_valid(settings):
+    from salescopilot.settings import PROJECT_ROOT
+    from salescopilot.tenancy.manifest import load_all
+
+    loaded = load_all(PROJECT_ROOT / "tenants")
+    assert "demo" in {item.manifest.slug for item in loaded}
