@@ -19,6 +19,7 @@ from salescopilot.errors import DomainError
 from salescopilot.listing import ListQuery
 from salescopilot.tenancy.context import current_tenant
 from salescopilot.web.params import ListParams, provide_list_params
+from salescopilot.web.openapi import text_download
 
 Text = Annotated[str | None, Parameter(required=False, max_length=320)]
 
@@ -42,7 +43,7 @@ async def provide_audit_filters(
     target_type: Annotated[str | None, Parameter(query="target_type", required=False, max_length=63)] = None,
     target_id: Annotated[str | None, Parameter(query="target_id", required=False, max_length=320)] = None,
     from_: Annotated[str | None, Parameter(query="from", required=False, max_length=40, description="ISO 8601 time, inclusive")] = None,
-    to: Annotated[str | None, Parameter(query="to", required=False, max_length=40, description="ISO 8601 time, inclusive")] = None,
+    to: Annotated[str | None, Parameter(query="to", required=False, max_length=40, description="ISO 8601 time, exclusive")] = None,
 ) -> dict[str, Any]:
     return _filters(actor, actor_id, actor_kind, action, target_type, target_id, from_, to)
 
@@ -67,7 +68,7 @@ class AuditApiController(Controller):
         result = await AuditService(request.app.state.services.clock).verify()
         return {"data": _verify_json(result)}
 
-    @get("/export")
+    @get("/export", operation_class=text_download(*MEDIA_TYPES.values()))
     async def export(
         self, request: Request, filters: dict[str, Any],
         format: Annotated[Literal["jsonl", "csv"], Parameter(query="format")] = "jsonl",

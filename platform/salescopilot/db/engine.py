@@ -19,6 +19,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.table import Table
 
+from salescopilot.db.sqlite_pool import PooledSQLiteEngine
 from salescopilot.settings import Settings
 
 os.environ.setdefault("PICCOLO_CONF", "salescopilot.db.piccolo_conf")
@@ -36,7 +37,8 @@ def engine_from_url(url: str, *, pool: bool = True) -> Engine:
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
         # A generous busy timeout: in embedded mode web requests, tasks and the CLI share the file.
-        return SQLiteEngine(path=str(path), timeout=30)
+        # Pooled while started (see sqlite_pool.py); otherwise a connection per transaction.
+        return PooledSQLiteEngine(path=str(path), timeout=30)
     if urlsplit(url).scheme in ("postgres", "postgresql"):
         # No extensions: the app role may not create them, and UUIDs are generated in Python.
         return PostgresEngine(config={"dsn": url}, extensions=())
@@ -88,6 +90,8 @@ async def start_database(settings: Settings) -> Engine:
         await engine.start_connection_pool(
             min_size=settings.database.pool_min_size, max_size=settings.database.pool_max_size
         )
+    elif isinstance(engine, PooledSQLiteEngine):
+        await engine.start_connection_pool(max_size=settings.database.pool_max_size)
     _holders = 1
     return engine
 
@@ -99,6 +103,8 @@ async def stop_database() -> None:
         return
     engine = _app_engine
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
+        await engine.close_connection_pool()
+    elif isinstance(engine, PooledSQLiteEngine):
         await engine.close_connection_pool()
 
 

@@ -2,6 +2,8 @@
 idempotently after every `db migrate`:
 
 - composite unique indexes (`UNIQUE_TOGETHER` on a table class);
+- composite indexes (`INDEX_TOGETHER`), e.g. (tenant, created_at) so a tenant's list page sorted
+  by creation reads its 20 rows from the index instead of sorting every row of the tenant;
 - append-only tables (`APPEND_ONLY = True`): UPDATE, DELETE and TRUNCATE refused by triggers;
 - on PostgreSQL, row-level security on every `TenantOwned` table, and the app role's grants.
 
@@ -49,6 +51,12 @@ def schema_statements(postgres: bool, app_role: str | None = None) -> list[str]:
             statements.append(
                 f"CREATE UNIQUE INDEX IF NOT EXISTS {name}_{'_'.join(cols)}_uniq "
                 f"ON {name} ({quoted})"
+            )
+        for columns in getattr(table, "INDEX_TOGETHER", ()):
+            cols = [_ident(c) for c in columns]
+            quoted = ", ".join('"' + c + '"' for c in cols)
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {name}_{'_'.join(cols)}_idx ON {name} ({quoted})"
             )
     if postgres:
         statements.append(
