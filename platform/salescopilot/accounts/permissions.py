@@ -37,6 +37,8 @@ class PermissionCatalogue:
     def add(self, name: str, description: str, roles: tuple[str, ...] | list[str]) -> None:
         if name == PUBLIC or not name or " " in name:
             raise ValueError(f"invalid permission name: {name!r}")
+        if name in self.descriptions:
+            raise ValueError(f"permission {name!r} is registered twice")
         unknown = set(roles) - set(ROLES)
         if unknown:
             raise ValueError(f"permission {name!r} names unknown roles: {sorted(unknown)}")

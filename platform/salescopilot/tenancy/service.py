@@ -68,6 +68,10 @@ class TenantManifestService:
                     for e in error.errors():
                         problems.append(f"{item.path}: theme.tokens.{'.'.join(map(str, e['loc']))}: {e['msg']}")
             for kind, plugins in manifest.plugins.items():
+                if kind == PluginKind.THEME.value:
+                    # One source of truth for a tenant's theme: the manifest's [theme] table.
+                    problems.append(f"{item.path}: plugins.{kind}: choose the theme with theme.name instead")
+                    continue
                 for slug in plugins:
                     try:
                         self.catalogue.get(kind, slug)

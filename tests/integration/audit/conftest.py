@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from audit_support import Tamper
+from tests.integration.audit.audit_support import Tamper
 
 from salescopilot.audit.service import AuditService
 from salescopilot.clock import FakeClock

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from audit_support import Tamper, fill, make_tenant
+from tests.integration.audit.audit_support import Tamper, fill, make_tenant
 from click.testing import CliRunner
 
 from salescopilot.audit.chain import ChainHead

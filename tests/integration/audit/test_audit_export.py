@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from audit_support import fill
+from tests.integration.audit.audit_support import fill
 
 from salescopilot.actor import Actor, acting_as
 from salescopilot.audit.chain import chain_key

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 
 import pytest
-from audit_support import ALICE, fill
+from tests.integration.audit.audit_support import ALICE, fill
 
 from salescopilot.actor import Actor, acting_as
 from salescopilot.audit.service import AuditEntryNotFound

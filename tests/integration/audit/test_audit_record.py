@@ -16,7 +16,7 @@ from salescopilot.listing import ListQuery
 from salescopilot.tenancy.context import tenant_scope
 from salescopilot.tenancy.tables import TenantDomain
 
-from audit_support import ALICE, fill
+from tests.integration.audit.audit_support import ALICE, fill
 
 
 async def test_entries_chain_and_verify(audit, tenant_a):

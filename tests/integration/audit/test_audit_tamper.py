@@ -9,7 +9,7 @@ import json
 import uuid
 
 import pytest
-from audit_support import Tamper, fill
+from tests.integration.audit.audit_support import Tamper, fill
 
 from salescopilot.audit.chain import ChainHead, canonical_json, chain_fields
 from salescopilot.audit.service import AuditService

@@ -79,8 +79,8 @@ async def test_changes_are_applied_and_domains_follow(db, tmp_path, service):
         ('slug = "initech"\nname = "X"\ndomains = ["not a host"]\n', "domains"),
         ('slug = "initech"\nname = "X"\n[theme.tokens]\ncolour_primary = "red; }"\n', "colour_primary"),
         ('slug = "initech"\nname = "X"\n[theme]\nname = "nope"\n', "theme.name"),
-        ('slug = "initech"\nname = "X"\n[plugins.theme.nope]\nenabled = true\n', "plugins.theme.nope"),
-        ('slug = "initech"\nname = "X"\n[plugins.theme.default]\nsecrets = { k = { "$env" = "SC_TEST_UNSET_VAR" } }\n', "SC_TEST_UNSET_VAR"),
+        ('slug = "initech"\nname = "X"\n[plugins.crm_connector.nope]\nenabled = true\n', "plugins.crm_connector.nope"),
+        ('slug = "initech"\nname = "X"\n[plugins.theme.default]\nenabled = true\n', "theme.name instead"),
         ('slug = "initech\nname = \n', "not valid TOML"),
     ],
 )

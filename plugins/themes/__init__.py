@@ -1,0 +1,1 @@
+"""White-label base themes."""
