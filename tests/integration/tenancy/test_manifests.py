@@ -118,3 +118,38 @@ def test_the_demo_manifest_is_valid(settings):
 
     loaded = load_all(PROJECT_ROOT / "tenants")
     assert "demo" in {item.manifest.slug for item in loaded}
+
+
+CRM = '''slug = "initech"
+name = "Initech"
+[plugins.crm_connector.acme]
+enabled = true
+settings = { base_url = "https://crm.initech.example" }
+secrets = { api_key = { "$env" = "SC_TEST_ACME_KEY" } }
+'''
+
+
+@pytest.fixture
+def crm_service(settings):
+    from tests.plugins.plugin_samples import AcmeCrmPlugin
+
+    pm = create_plugin_manager(extra_plugins=[AcmeCrmPlugin()])
+    return TenantManifestService(settings, pm, FakeClock())
+
+
+async def test_plugin_secrets_come_from_env_references_and_are_stored_encrypted(db, tmp_path, crm_service, monkeypatch):
+    from salescopilot.plugin_system.tables import TenantPluginConfig
+
+    write(tmp_path, "initech", CRM)
+    with pytest.raises(ManifestInvalid, match="SC_TEST_ACME_KEY is not set"):
+        await crm_service.apply(tmp_path)
+    assert await TenantCatalogue().by_slug("initech") is None
+    monkeypatch.setenv("SC_TEST_ACME_KEY", "acme-live-key-123")
+    await crm_service.apply(tmp_path)
+    from salescopilot.tenancy.context import TenantRef, tenant_scope
+
+    tenant = await TenantCatalogue().by_slug("initech")
+    async with tenant_scope(TenantRef(tenant.id, tenant.slug)):
+        rows = await TenantPluginConfig.select()  # the raw row: what is at rest
+    assert len(rows) == 1 and rows[0]["enabled"]
+    assert "acme-live-key-123" not in str(rows[0])
