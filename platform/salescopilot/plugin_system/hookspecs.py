@@ -10,7 +10,7 @@ hook's arguments. `plugins/README.md` documents each hook with an example (a tes
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from salescopilot.plugin_system.markers import hookspec
@@ -118,11 +118,6 @@ def on_tenant_created(tenant: TenantRef) -> Awaitable[None] | None:
     """After a new tenant, to all plugins: return None or an awaitable; results are collected."""
 
 
-@hookspec
-def on_audit_entry(tenant: TenantRef, entry: Mapping[str, Any]) -> Awaitable[None] | None:
-    """After an audit entry was recorded: return None or an awaitable; results are collected."""
-
-
 REGISTRATION_HOOKS: tuple[str, ...] = (
     "register_mail_providers",
     "register_crm_connectors",
@@ -139,7 +134,6 @@ EVENT_HOOKS: tuple[str, ...] = (
     "on_reply_received",
     "on_lead_status_changed",
     "on_tenant_created",
-    "on_audit_entry",
 )
 
 #: Events that reach only the plugins the tenant has enabled (plugins with nothing to configure
