@@ -209,7 +209,9 @@ class SecurityController(Controller):
         try:
             await getattr(account_service(request), action)(user, str(form.get("code", ""))[:20])
         except InvalidSecondFactor as error:
-            return Template("security.html", context={"user": user, "enrolment": None, "error": error.message},
+            pending = account_service(request).pending_totp_enrolment(user) if action == "confirm_totp" else None
+            enrolment = {"secret": pending[0], "uri": pending[1]} if pending else None
+            return Template("security.html", context={"user": user, "enrolment": enrolment, "error": error.message},
                             status_code=400)
         return Redirect(path="/account/security")
 

@@ -13,6 +13,7 @@ from salescopilot.accounts.principal import Principal
 from salescopilot.accounts.repository import MembershipRepository, UserRepository
 from salescopilot.accounts.tables import User
 from salescopilot.accounts.throttle import LoginThrottle
+from salescopilot.actor import with_identity
 from salescopilot.audit.service import AuditService
 from salescopilot.clock import Clock
 from salescopilot.crypto import SecretBox
@@ -108,6 +109,8 @@ class AccountService:
         return user
 
     async def complete_sign_in(self, user: User, *, method: str) -> None:
+        # From here on the request acts as this user: the audit entry names them, not "anonymous".
+        with_identity("user", str(user.id), user.email)
         user.last_sign_in_at = self.clock.now()
         await self.users.save(user)
         await self.audit.record(
@@ -138,6 +141,14 @@ class AccountService:
         user.totp_secret = self.secret_box.encrypt(secret)
         user.totp_last_step = 0
         await self.users.save(user)
+        return secret, totp.provisioning_uri(secret, user.email)
+
+    def pending_totp_enrolment(self, user: User) -> tuple[str, str] | None:
+        """The secret and otpauth URI of an enrolment begun but not confirmed, so a mistyped
+        code does not force the user to scan a new key."""
+        if user.totp_enabled or not user.totp_secret:
+            return None
+        secret = self.secret_box.decrypt(user.totp_secret)
         return secret, totp.provisioning_uri(secret, user.email)
 
     async def confirm_totp(self, user: User, code: str) -> None:

@@ -119,8 +119,16 @@ class RequestPipeline:
         structlog.contextvars.bind_contextvars(tenant=tenant.slug)
         scope.setdefault("state", {})["tenant"] = tenant
         async with tenant_scope(tenant, write=scope["method"] not in SAFE_METHODS) as tscope:
-            await self._authenticate(scope, headers)
-            await self.app(scope, receive, _CommitBeforeResponse(send, tscope))
+            try:
+                await self._authenticate(scope, headers)
+            except DomainError as error:
+                # Answered here, inside the request's id and actor, so the envelope's requestId
+                # is the X-Request-Id sent with it (raised, it would reach Litestar's handler
+                # outside this middleware, without either).
+                await tscope.rollback()
+                await _send_error(scope, receive, send, error)
+                return
+            await self.app(scope, receive, _CommitBeforeResponse(send, tscope, scope))
 
     async def _authenticate(self, scope: Scope, headers: Headers) -> None:
         """Sets scope["principal"] (or leaves it unset for anonymous requests)."""
@@ -159,14 +167,19 @@ class _CommitBeforeResponse:
     error status) *before* anything reaches the client. A streamed body commits before its last
     chunk leaves: once that is sent the server may cancel the request's tasks."""
 
-    def __init__(self, send: Send, tscope) -> None:
+    def __init__(self, send: Send, tscope, scope: Scope) -> None:
         self.send = send
         self.tscope = tscope
+        self.scope = scope
         self.start: Message | None = None
         self.status = 200
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
+            if self.signed_in and not any(name.lower() == b"cache-control" for name, _ in message.get("headers", ())):
+                # Signed-in pages and API answers may show secrets (a new API key, an invite
+                # link): never keep them in a shared or back-button cache.
+                message["headers"] = [*message.get("headers", ()), (b"cache-control", b"no-store")]
             self.start = message
             self.status = message["status"]
             return
@@ -176,6 +189,10 @@ class _CommitBeforeResponse:
             start, self.start = self.start, None
             await self.send(start)
         await self.send(message)
+
+    @property
+    def signed_in(self) -> bool:
+        return self.scope.get("principal") is not None
 
     async def _finish(self) -> None:
         # Shielded: a client that goes away must not leave the commit half-awaited.
@@ -194,6 +211,15 @@ def _with_request_id(send: Send, request_id: str) -> Send:
         await send(message)
 
     return send_with_id
+
+
+async def _send_error(scope: Scope, receive: Receive, send: Send, error: DomainError) -> None:
+    """The error as the exception handlers render it (envelope, page, or sign-in redirect)."""
+    from salescopilot.web.errors import domain_error_handler
+
+    request = scope["app"].request_class(scope, receive)
+    response = domain_error_handler(request, error)
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send)
 
 
 async def _send_json(send: Send, status: int, body: Any) -> None:

@@ -40,7 +40,8 @@ async def test_file_sessions_survive_a_restart(settings, db, tenant_a, monkeypat
     embedded = get_settings()
     await add_member(tenant_a, "ann@acme.test", "admin")
     async with app_client(create_app(embedded, clock=FakeClock()), "acme.localhost") as before:
-        await sign_in(before, "ann@acme.test")
+        signed = await sign_in(before, "ann@acme.test")
+        assert signed.status_code in (302, 303), signed.text
         cookies = before.cookies
     async with app_client(create_app(embedded, clock=FakeClock()), "acme.localhost") as after:
         after.cookies.update(cookies)

@@ -50,3 +50,29 @@ async def test_a_wrong_code_does_not_turn_two_factor_on(app, client_a, tenant_a)
     page = await client_a.get("/account/security/")
     assert "is off" in page.text or "Set up two-factor" in page.text
     assert csrf_from(page.text)
+
+
+async def test_a_mistyped_confirmation_code_keeps_the_key_being_enrolled(app, client_a, tenant_a):
+    await add_member(tenant_a, "ann@acme.test")
+    await sign_in(client_a, "ann@acme.test")
+    page = await form_post(client_a, "/account/security/", "/account/security/totp/begin", {})
+    secret = re.search(r'<code class="secret">([A-Z2-7]{16,})</code>', page.text).group(1)
+    refused = await form_post(client_a, "/account/security/", "/account/security/totp/confirm", {"code": "123456"})
+    assert refused.status_code == 400 and secret in refused.text
+    code = pyotp.TOTP(secret).at(app.state.services.clock.now())
+    done = await form_post(client_a, "/account/security/", "/account/security/totp/confirm", {"code": code})
+    assert done.status_code in (302, 303)
+
+
+async def test_signed_in_responses_are_not_cached(client_a, tenant_a):
+    await add_member(tenant_a, "ann@acme.test", "owner")
+    await sign_in(client_a, "ann@acme.test")
+    assert (await client_a.get("/settings/api-keys/")).headers["cache-control"] == "no-store"
+    assert (await client_a.get("/api/v1/me")).headers["cache-control"] == "no-store"
+
+
+async def test_the_sign_in_entry_names_the_person(client_a, tenant_a):
+    await add_member(tenant_a, "ann@acme.test", "owner")
+    await sign_in(client_a, "ann@acme.test")
+    entries = (await client_a.get("/api/v1/audit", params={"action": "auth.sign_in"})).json()["data"]
+    assert entries[0]["actor_kind"] == "user" and entries[0]["actor_label"] == "ann@acme.test"
