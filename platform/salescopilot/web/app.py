@@ -26,11 +26,14 @@ from salescopilot.clock import Clock, system_clock
 from salescopilot.crypto import SecretBox
 from salescopilot.db.engine import start_database, stop_database
 from salescopilot.settings import Settings, get_settings
+from salescopilot.tasks.worker import task_runtime
 from salescopilot.tenancy.resolution import TenantResolver
 from salescopilot.web.errors import EXCEPTION_HANDLERS
 from salescopilot.web.guards import permission_guard
 from salescopilot.web.logging import configure_logging
 from salescopilot.web.middleware import RequestPipeline, TrustedProxies
+from salescopilot.web.openapi import document_api_errors
+from salescopilot.web.request import AppRequest
 from salescopilot.web.theming import CORE_STATIC, TenantTemplateEngine, Theming
 
 
@@ -54,7 +57,10 @@ def _store(settings: Settings, namespace: str) -> Store:
 
         return RedisStore.with_client(url=settings.redis.url, namespace=f"salescopilot:{namespace}")
     if settings.sessions.store == "file":
-        return FileStore(path=Path(settings.var_dir) / "store" / namespace)
+        folder = Path(settings.var_dir) / "store" / namespace
+        # FileStore creates only the last folder itself; a fresh var dir has none of them.
+        folder.mkdir(parents=True, exist_ok=True)
+        return FileStore(path=folder)
     return MemoryStore()
 
 
@@ -93,8 +99,15 @@ def create_app(
 
     async def on_startup(app: Litestar) -> None:
         await start_database(settings)
+        # Background work: in embedded mode tasks (and periodic tasks) run in this process.
+        runtime = task_runtime(settings)
+        await runtime.__aenter__()
+        app.state.task_runtime = runtime
 
     async def on_shutdown(app: Litestar) -> None:
+        runtime = app.state.pop("task_runtime", None)
+        if runtime is not None:
+            await runtime.__aexit__(None, None, None)
         await stop_database()
 
     vendor = create_static_files_router(
@@ -115,7 +128,10 @@ def create_app(
         version=__version__,
         path="/api/docs",
         render_plugins=[ScalarRenderPlugin()],
-        openapi_router=Router(path="/api/docs", route_handlers=[], opt={"permission": "public", "tenantless": True}),
+        openapi_router=Router(
+            path="/api/docs", route_handlers=[], include_in_schema=False,
+            opt={"permission": "public", "tenantless": True},
+        ),
     )
     app = Litestar(
         route_handlers=[*core_route_handlers(), *plugin_routes, vendor, metrics],
@@ -137,10 +153,12 @@ def create_app(
         openapi_config=api_docs,
         logging_config=None,
         request_max_body_size=settings.max_request_body,
+        request_class=AppRequest,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         debug=False,
     )
+    document_api_errors(app)
     app.state.settings = settings
     app.state.services = services
     app.state.theming = theming

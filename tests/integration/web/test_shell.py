@@ -69,3 +69,19 @@ async def test_the_dashboard_shows_the_navigation_for_the_role(client_a, tenant_
     await sign_in(client_a, "vic@acme.test")
     page = (await client_a.get("/")).text
     assert 'href="/team"' in page and 'href="/audit"' not in page and 'href="/settings/api-keys"' not in page
+
+
+async def test_the_web_process_runs_tenant_tasks_in_embedded_mode(app, tenant_a):
+    from salescopilot.tasks import get_broker, tenant_task
+    from salescopilot.tasks.inmemory import EmbeddedBroker
+    from salescopilot.tenancy.context import current_tenant
+
+    @tenant_task("testshell.whoami")
+    async def whoami(tenant_id: str) -> str:
+        return current_tenant().slug
+
+    async with app_client(app, "acme.localhost"):
+        assert isinstance(get_broker(), EmbeddedBroker)
+        task = await whoami.kiq(str(tenant_a.id))
+        result = await task.wait_result(timeout=10)
+        assert not result.is_err and result.return_value == "acme"
