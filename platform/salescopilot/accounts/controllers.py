@@ -18,11 +18,16 @@ from salescopilot.tenancy.context import current_tenant
 from salescopilot.web.deps import api_key_service, team_service
 from salescopilot.web.guards import principal_of
 from salescopilot.web.idempotency import idempotent
+from salescopilot.web.openapi import error_responses
 from salescopilot.web.params import ListParams, provide_list_params
 
 Role = Literal["owner", "admin", "member", "viewer"]
 IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", required=False, max_length=255)]
 BULK_MAX = 500
+#: A change that would leave the tenant without an owner.
+LAST_OWNER = error_responses(409)
+#: Idempotency-Key: a twin request in progress (409), the key reused with another body (422).
+IDEMPOTENT = error_responses(409, 422)
 
 
 class RoleChange(msgspec.Struct, forbid_unknown_fields=True):
@@ -105,18 +110,18 @@ class MemberController(Controller):
         )
         return page.envelope([m.to_dict() for m in page.items])
 
-    @patch("/{member_id:uuid}", opt={"permission": "team.manage"})
+    @patch("/{member_id:uuid}", opt={"permission": "team.manage"}, responses=LAST_OWNER)
     async def change_role(self, request: Request, member_id: uuid.UUID, data: RoleChange) -> dict:
         """Change a member's role (owners only grant or remove owner; a tenant keeps one owner)."""
         membership = await team_service(request).change_role(principal_of(request), member_id, data.role)
         return {"data": {"id": str(membership.id), "role": membership.role}}
 
-    @delete("/{member_id:uuid}", opt={"permission": "team.manage"}, status_code=204)
+    @delete("/{member_id:uuid}", opt={"permission": "team.manage"}, status_code=204, responses=LAST_OWNER)
     async def remove_member(self, request: Request, member_id: uuid.UUID) -> None:
         """Remove a member from the tenant."""
         await team_service(request).remove(principal_of(request), member_id)
 
-    @post("/bulk", opt={"permission": "team.manage"}, status_code=200)
+    @post("/bulk", opt={"permission": "team.manage"}, status_code=200, responses=LAST_OWNER)
     async def bulk(self, request: Request, data: MemberBulk) -> dict:
         """Remove members or set their role, all or nothing."""
         service, actor = team_service(request), principal_of(request)
@@ -145,7 +150,7 @@ class InviteController(Controller):
             ]
         }
 
-    @post("/", opt={"permission": "team.manage"}, status_code=201)
+    @post("/", opt={"permission": "team.manage"}, status_code=201, responses=IDEMPOTENT)
     async def create_invite(self, request: Request, data: InviteCreate, idempotency_key: IdempotencyKey = None) -> Response:
         """Create an invitation link (shown once) valid for 7 days."""
 
@@ -181,7 +186,7 @@ class ApiKeyController(Controller):
         )
         return page.envelope([_api_key_json(row) for row in page.items])
 
-    @post("/", opt={"permission": "api_keys.manage"}, status_code=201)
+    @post("/", opt={"permission": "api_keys.manage"}, status_code=201, responses=IDEMPOTENT)
     async def create_key(self, request: Request, data: ApiKeyCreate, idempotency_key: IdempotencyKey = None) -> Response:
         """Create an API key. The response is the only time the key is shown."""
 

@@ -17,6 +17,13 @@ class InviteInvalid(DomainError):
     default_message = "This invitation is invalid, expired or already used."
 
 
+class InviteNotFound(NotFound):
+    """No invitation with that id in this tenant (another tenant's id looks exactly the same)."""
+
+    code = "INVITE_NOT_FOUND"
+    default_message = "No such invitation."
+
+
 class MemberNotFound(NotFound):
     code = "MEMBER_NOT_FOUND"
     default_message = "No such member."

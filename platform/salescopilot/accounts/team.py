@@ -11,6 +11,7 @@ from salescopilot.accounts import passwords
 from salescopilot.accounts.errors import (
     AlreadyMember,
     InviteInvalid,
+    InviteNotFound,
     LastOwner,
     MemberNotFound,
     RoleNotAllowed,
@@ -174,7 +175,7 @@ class TeamService:
     async def revoke_invite(self, invite_id: uuid.UUID) -> None:
         invite = await self.invites.get(invite_id)
         if invite is None:
-            raise InviteInvalid()
+            raise InviteNotFound()
         if invite.revoked_at is None and invite.accepted_at is None:
             invite.revoked_at = self.clock.now()
             await self.invites.save(invite)

@@ -73,7 +73,11 @@ def _response(request: Request, status: int, code: str, message: str, details: A
             context={"status": status, "code": code, "message": message},
             status_code=status,
         )
-    return Response(error_body(code, message, details), status_code=status)
+    body = error_body(code, message, details)
+    # Inside the request pipeline the X-Request-Id header is added on the way out; an error met
+    # before it (an unknown route) carries the envelope's id itself.
+    headers = {"X-Request-Id": body["error"]["requestId"]} if current_actor() is SYSTEM else None
+    return Response(body, status_code=status, headers=headers)
 
 
 def domain_error_handler(request: Request, exc: DomainError) -> Response:

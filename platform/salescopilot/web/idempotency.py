@@ -29,6 +29,8 @@ class IdempotencyConflict(Conflict):
 
 
 def _check_key(key: str) -> str:
+    # Surrounding whitespace is not part of a header's value (RFC 9110, 5.5): " " is a blank key.
+    key = key.strip(" \t")
     if not 1 <= len(key) <= 255 or not key.isprintable():
         raise ValidationFailed(
             "Idempotency-Key must be 1 to 255 printable characters.",

@@ -1,0 +1,19 @@
+"""Fixtures of the two-tenant isolation suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tenancy.isolation_seed import OwnerDatabase, record_ids, seed_tenant, started
+
+
+@pytest.fixture
+async def seeded(app, settings, tenant_a, tenant_b):
+    """(A, B, owner database): both tenants with rows in every tenant-owned table."""
+    database = OwnerDatabase(settings)
+    async with started(app):
+        a = await seed_tenant(app, tenant_a)
+        b = await seed_tenant(app, tenant_b)
+        for tenant in (a, b):
+            await record_ids(database, tenant)
+        yield a, b, database
