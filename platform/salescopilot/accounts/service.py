@@ -96,9 +96,7 @@ class AccountService:
             raise InvalidSecondFactor()
         keys = self.throttle.keys(tenant.slug, user.email, ip)
         await self.throttle.check(keys)
-        step = totp.accepted_step(
-            self.secret_box.decrypt(user.totp_secret), code, self.clock.now(), user.totp_last_step
-        )
+        step = self._code_step(user, code)
         if step is None:
             await self._refuse(keys, "auth.second_factor_failed", user.email, "bad_code",
                                error=InvalidSecondFactor())
@@ -131,6 +129,12 @@ class AccountService:
         keep_writes_on_error()
         raise error or InvalidCredentials()
 
+    def _code_step(self, user: User, code: str) -> int | None:
+        """The time step `code` proves for `user`'s TOTP secret, or None (wrong or replayed)."""
+        return totp.accepted_step(
+            self.secret_box.decrypt(user.totp_secret), code, self.clock.now(), user.totp_last_step
+        )
+
     # -- two-factor enrolment ------------------------------------------------------------------
 
     async def begin_totp_enrolment(self, user: User) -> tuple[str, str]:
@@ -154,9 +158,7 @@ class AccountService:
     async def confirm_totp(self, user: User, code: str) -> None:
         if user.totp_enabled or not user.totp_secret:
             raise Conflict("Start two-factor enrolment first.")
-        step = totp.accepted_step(
-            self.secret_box.decrypt(user.totp_secret), code, self.clock.now(), user.totp_last_step
-        )
+        step = self._code_step(user, code)
         if step is None:
             raise InvalidSecondFactor()
         user.totp_enabled = True
@@ -170,9 +172,7 @@ class AccountService:
     async def disable_totp(self, user: User, code: str) -> None:
         if not user.totp_enabled:
             raise Conflict("Two-factor sign-in is not on.")
-        step = totp.accepted_step(
-            self.secret_box.decrypt(user.totp_secret), code, self.clock.now(), user.totp_last_step
-        )
+        step = self._code_step(user, code)
         if step is None:
             raise InvalidSecondFactor()
         user.totp_enabled = False
