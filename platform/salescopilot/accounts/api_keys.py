@@ -26,6 +26,8 @@ PUBLIC_COLUMNS = (
     "revoked_at",
 )
 
+_PUBLIC = [ApiKey._meta.get_column_by_name(c) for c in PUBLIC_COLUMNS]
+
 
 def parse_key(token: str) -> tuple[str, str] | None:
     """(prefix, whole key) of `sc_<prefix>_<secret>`, or None if it is not shaped like one."""
@@ -87,8 +89,7 @@ class ApiKeyService:
         return key
 
     async def list(self, query: ListQuery) -> Page[dict]:
-        columns = [ApiKey._meta.get_column_by_name(c) for c in PUBLIC_COLUMNS]
-        return await self.keys.list_page(query, columns=columns)
+        return await self.keys.list_page(query, columns=_PUBLIC)
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal of a valid, unrevoked, unexpired key of the current tenant, else None."""
@@ -103,7 +104,8 @@ class ApiKeyService:
         if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
             return None
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            await self.keys.update_where({"last_used_at": now}, ApiKey.id == key.id)
+            # Best effort: concurrent requests of one key race for this write (see the method).
+            await self.keys.touch_last_used(key.id, now)
         return Principal(
             user_id=key.created_by,
             label=f"api key {key.name} ({key.prefix})",

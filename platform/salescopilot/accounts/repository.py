@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import sqlite3
 import uuid
 
 from salescopilot.accounts.tables import ApiKey, Invite, Membership, User, UserTenant
@@ -69,7 +71,20 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
     sortable = ("created_at", "name", "last_used_at")
 
     async def by_prefix(self, prefix: str) -> ApiKey | None:
-        return await self.find_one(ApiKey.prefix == prefix)
+        return await self.get_by(prefix=prefix)
+
+    async def touch_last_used(self, key_id: uuid.UUID, when: dt.datetime) -> bool:
+        """Record that a key was used; False when another request of the same key recorded it
+        at the same moment. On SQLite a read transaction cannot become a writer once another
+        connection has written (SQLITE_BUSY_SNAPSHOT): that request's time is as good as ours,
+        and this request goes on reading in its transaction. Any other error still raises."""
+        try:
+            await self.update_where({"last_used_at": when}, ApiKey.id == key_id)
+        except sqlite3.OperationalError as error:
+            if not getattr(error, "sqlite_errorname", "").startswith("SQLITE_BUSY"):
+                raise
+            return False
+        return True
 
 
 class InviteRepository(TenantRepository[Invite]):

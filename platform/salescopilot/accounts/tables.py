@@ -42,6 +42,8 @@ class UserTenant(Table):
 
 class Membership(TenantOwned, Table):
     UNIQUE_TOGETHER = (("tenant", "user"),)
+    #: The team list's default order (see `salescopilot.db.schema`).
+    INDEX_TOGETHER = (("tenant", "created_at"),)
 
     user = UUID(index=True)
     role = Varchar(length=20)
@@ -51,6 +53,9 @@ class Membership(TenantOwned, Table):
 class ApiKey(TenantOwned, Table):
     """An API key: `sc_<prefix>_<secret>`. Only a SHA-256 of the whole key is stored; the prefix
     finds the row without scanning."""
+
+    #: The key list's default order (see `salescopilot.db.schema`).
+    INDEX_TOGETHER = (("tenant", "created_at"),)
 
     name = Varchar(length=100)
     prefix = Varchar(length=16, unique=True, index=True)

@@ -40,6 +40,9 @@ class AuditFilter:
     occurred_to: dt.datetime | None = None
 
 
+_HEAD = 'SELECT "seq", "hash" FROM "audit_entry" WHERE "tenant" = {} ORDER BY "seq" DESC LIMIT 1'
+
+
 class AuditRepository(TenantRepository[AuditEntry]):
     table = AuditEntry
     sortable: ClassVar[tuple[str, ...]] = ("seq", "occurred_at")
@@ -58,14 +61,21 @@ class AuditRepository(TenantRepository[AuditEntry]):
         if is_postgres(AuditEntry._meta.db):
             await AuditEntry.raw("select pg_advisory_xact_lock({})", _lock_key(self.tenant_id))
 
-    async def head(self) -> ChainHead | None:
-        row = await (
-            AuditEntry.select(AuditEntry.seq, AuditEntry.hash)
-            .where(self._where())
-            .order_by(AuditEntry.seq, ascending=False)
-            .first()
+    async def lock_chain_and_read_head(self) -> ChainHead | None:
+        """`lock_chain()`, then `head()`: what an append needs. On PostgreSQL one round trip
+        (`salescopilot_audit_head`, see `salescopilot.db.schema`)."""
+        if not is_postgres(AuditEntry._meta.db):
+            return await self.head()  # SQLite: the write transaction is the lock
+        rows = await AuditEntry.raw(
+            "SELECT seq, hash FROM salescopilot_audit_head({}, {})",
+            self.tenant_id, _lock_key(self.tenant_id),
         )
-        return None if row is None else ChainHead(row["seq"], row["hash"])
+        return ChainHead(rows[0]["seq"], rows[0]["hash"]) if rows else None
+
+    async def head(self) -> ChainHead | None:
+        # Read on every append: a fixed statement instead of one built per call.
+        rows = await AuditEntry.raw(_HEAD, self.tenant_id)
+        return ChainHead(rows[0]["seq"], rows[0]["hash"]) if rows else None
 
     async def append(self, entry: AuditEntry) -> AuditEntry:
         return await self.add(entry)

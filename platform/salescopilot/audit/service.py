@@ -105,8 +105,7 @@ class AuditService:
             raise AuditOutsideTransaction("record an audit entry inside a tenant_scope")
         actor = current_actor()
         repository = AuditRepository()
-        await repository.lock_chain()
-        head = await repository.head()
+        head = await repository.lock_chain_and_read_head()
         fields: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "tenant": str(tenant.id),

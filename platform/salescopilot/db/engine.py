@@ -19,7 +19,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.table import Table
 
-from salescopilot.db.sqlite_pool import PooledSQLiteEngine
+from salescopilot.db.sqlite_pool import PooledSQLiteEngine, sqlite_engine
 from salescopilot.settings import Settings
 
 os.environ.setdefault("PICCOLO_CONF", "salescopilot.db.piccolo_conf")
@@ -38,7 +38,7 @@ def engine_from_url(url: str, *, pool: bool = True) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
         # A generous busy timeout: in embedded mode web requests, tasks and the CLI share the file.
         # Pooled while started (see sqlite_pool.py); otherwise a connection per transaction.
-        return PooledSQLiteEngine(path=str(path), timeout=30)
+        return sqlite_engine(str(path), timeout=30)
     if urlsplit(url).scheme in ("postgres", "postgresql"):
         # No extensions: the app role may not create them, and UUIDs are generated in Python.
         return PostgresEngine(config={"dsn": url}, extensions=())

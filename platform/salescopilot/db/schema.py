@@ -27,6 +27,19 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 TENANT_PREDICATE = "tenant = nullif(current_setting('app.tenant_id', true), '')::uuid"
 
 
+#: Appending to a tenant's audit chain: take the chain's advisory lock, then read the chain head
+#: on a fresh snapshot (a VOLATILE function takes one per statement, so the read sees every
+#: append committed before the lock was granted): one round trip instead of two. Runs as the
+#: caller, so row-level security applies as to any query of the app.
+AUDIT_HEAD_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION salescopilot_audit_head(p_tenant uuid, p_lock bigint) "
+    "RETURNS TABLE (seq bigint, hash varchar) LANGUAGE plpgsql VOLATILE AS $$ BEGIN "
+    "PERFORM pg_advisory_xact_lock(p_lock); "
+    "RETURN QUERY SELECT a.seq, a.hash FROM audit_entry a WHERE a.tenant = p_tenant "
+    "ORDER BY a.seq DESC LIMIT 1; END $$"
+)
+
+
 def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"unsafe SQL identifier: {name!r}")
@@ -59,6 +72,7 @@ def schema_statements(postgres: bool, app_role: str | None = None) -> list[str]:
                 f"CREATE INDEX IF NOT EXISTS {name}_{'_'.join(cols)}_idx ON {name} ({quoted})"
             )
     if postgres:
+        statements.append(AUDIT_HEAD_FUNCTION)
         statements.append(
             "CREATE OR REPLACE FUNCTION salescopilot_refuse_change() RETURNS trigger "
             "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'table % is append-only', TG_TABLE_NAME "

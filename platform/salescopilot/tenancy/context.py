@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from piccolo.engine.postgres import PostgresTransaction
 from piccolo.engine.sqlite import TransactionType
 
 from salescopilot.db.engine import get_engine, is_postgres
@@ -94,7 +95,7 @@ async def tenant_scope(tenant: TenantRef, *, write: bool = True) -> AsyncIterato
 
     engine = get_engine()
     if is_postgres(engine):
-        transaction = engine.transaction(allow_nested=False)
+        transaction = _TenantPostgresTransaction(engine, tenant.id)
     else:
         kind = TransactionType.immediate if write else TransactionType.deferred
         transaction = engine.transaction(transaction_type=kind, allow_nested=False)
@@ -105,10 +106,6 @@ async def tenant_scope(tenant: TenantRef, *, write: bool = True) -> AsyncIterato
         scope = TenantScope(tenant, transaction)
         scope_token = _current_scope.set(scope)
         try:
-            if is_postgres(engine):
-                await transaction.connection.execute(
-                    "select set_config('app.tenant_id', $1, true)", str(tenant.id)
-                )
             yield scope
         except BaseException:
             if scope.keep_writes_on_error:
@@ -124,6 +121,31 @@ async def tenant_scope(tenant: TenantRef, *, write: bool = True) -> AsyncIterato
             _current_scope.reset(scope_token)
     finally:
         _current_tenant.reset(token)
+
+
+class _TenantPostgresTransaction(PostgresTransaction):
+    """Piccolo's PostgreSQL transaction, begun together with the transaction-local
+    `app.tenant_id` in one round trip (`BEGIN; SELECT set_config(...)`, one simple query)
+    instead of two; it ends with a plain COMMIT or ROLLBACK on the same connection."""
+
+    __slots__ = ("tenant_id",)
+
+    def __init__(self, engine, tenant_id: uuid.UUID) -> None:
+        super().__init__(engine, allow_nested=False)
+        self.tenant_id = uuid.UUID(str(tenant_id))  # hex digits and dashes only: safe as text
+
+    async def begin(self) -> None:
+        await self.connection.execute(
+            f"BEGIN; SELECT set_config('app.tenant_id', '{self.tenant_id}', true)"
+        )
+
+    async def commit(self) -> None:
+        await self.connection.execute("COMMIT")
+        self._committed = True
+
+    async def rollback(self) -> None:
+        await self.connection.execute("ROLLBACK")
+        self._rolled_back = True
 
 
 class _JoinedTransaction:

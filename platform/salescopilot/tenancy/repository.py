@@ -3,11 +3,13 @@ checks this). Every query gets the tenant filter; every insert gets the tenant f
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any, ClassVar, Generic, TypeVar
 
 from piccolo.columns import Column
 from piccolo.table import Table
+from piccolo.utils.sql_values import convert_to_sql_value
 
 from salescopilot.listing import ListQuery, Page
 from salescopilot.tenancy.context import current_tenant_id
@@ -43,6 +45,17 @@ class TenantRepository(Generic[T]):
     async def get(self, id: uuid.UUID) -> T | None:
         return await self.table.objects().where(self._where(self.table._meta.primary_key == id)).first()
 
+    async def get_by(self, **values: Any) -> T | None:
+        """The row whose columns equal `values` (meant for unique keys: an API key's prefix, a
+        token hash), or None. A hot path: its statement is written once per set of column names
+        instead of being built on every call; values are bound parameters."""
+        if any(value is None for value in values.values()):
+            return await self.find_one(*(self._col(k) == v for k, v in values.items()))
+        names = tuple(sorted(values))
+        statement = _get_by_statement(self.table, names)
+        rows = await self.table.raw(statement, self.tenant_id, *(values[n] for n in names))
+        return self.table(**rows[0], _exists_in_db=True) if rows else None
+
     async def find(self, *conditions) -> list[T]:
         return await self.table.objects().where(self._where(*conditions))
 
@@ -56,8 +69,18 @@ class TenantRepository(Generic[T]):
         return await self.table.count().where(self._where(*conditions))
 
     async def add(self, row: T) -> T:
+        """Insert a new row for the current tenant (its key is made in Python, see `TenantOwned`).
+
+        A hot path (every audited change inserts twice): the INSERT is written once per table
+        and the values are converted as Piccolo's own insert converts them."""
         row.tenant = self.tenant_id  # type: ignore[attr-defined]
-        await row.save()
+        columns = self.table._meta.columns
+        if row._exists_in_db or getattr(row, self.table._meta.primary_key._meta.name) is None:
+            await row.save()
+            return row
+        values = [convert_to_sql_value(value=getattr(row, c._meta.name), column=c) for c in columns]
+        await self.table.raw(_insert_statement(self.table), *values)
+        row._exists_in_db = True
         return row
 
     async def add_many(self, rows: list[T]) -> None:
@@ -84,8 +107,42 @@ class TenantRepository(Generic[T]):
     async def delete_where(self, *conditions) -> None:
         await self.table.delete().where(self._where(*conditions))
 
-    async def list_page(self, query: ListQuery, *conditions, columns: list[Column] | None = None) -> Page[dict]:
-        """One page of rows as dicts, filtered by `query.filters` and sorted by `query.sort`."""
+    async def list_page(
+        self, query: ListQuery, *conditions, columns: list[Column] | None = None
+    ) -> Page[dict]:
+        """One page of rows as dicts, filtered by `query.filters` and sorted by `query.sort`
+        (then by primary key, so pages never overlap), with the total of matching rows."""
+        if conditions or any(value is None for value in query.filters.values()):
+            return await self._list_page_built(query, *conditions, columns=columns)
+        # Lists are the hottest read path: their SQL depends only on the shape of the query, so
+        # it is written once per shape (`_list_statements`) instead of being built by the query
+        # builder on every request; values are always bound parameters.
+        filters = tuple(sorted(query.filters))
+        page_sql, count_sql = _list_statements(
+            self.table,
+            tuple(c._meta.name for c in columns) if columns else None,
+            filters,
+            query.sort or self.default_sort,
+            query.descending,
+        )
+        values = [self.tenant_id, *(query.filters[name] for name in filters)]
+        # One statement gives the page and the total (a scalar subquery, evaluated once)...
+        rows = await self.table.raw(page_sql, *values, *values, query.limit, query.offset)
+        if rows:
+            total = rows[0][_TOTAL]
+            for row in rows:
+                del row[_TOTAL]
+        elif query.offset:
+            # ...except past the last page, where there is no row to carry it.
+            total = (await self.table.raw(count_sql, *values))[0]["total"]
+        else:
+            total = 0
+        return Page(items=rows, total=total, query=query)
+
+    async def _list_page_built(
+        self, query: ListQuery, *conditions, columns: list[Column] | None = None
+    ) -> Page[dict]:
+        """`list_page` through the query builder: for extra conditions and NULL filters."""
         extra = [self._col(name) == value for name, value in query.filters.items()]
         where = self._where(*conditions, *extra)
         select = self.table.select(*(columns or [])).where(where)
@@ -95,6 +152,59 @@ class TenantRepository(Generic[T]):
         rows = await select.limit(query.limit).offset(query.offset)
         total = await self.table.count().where(where)
         return Page(items=rows, total=total, query=query)
+
+
+def _quoted(table: type[Table], name: str) -> str:
+    """A column of `table` as a quoted identifier; raises ValueError for an unknown name, so
+    only real column names ever reach the SQL text."""
+    return '"' + table._meta.get_column_by_name(name)._meta.db_column_name + '"'
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_statement(table: type[Table]) -> str:
+    names = ", ".join('"' + c._meta.db_column_name + '"' for c in table._meta.columns)
+    marks = ", ".join("{}" for _ in table._meta.columns)
+    return f'INSERT INTO "{table._meta.tablename}" ({names}) VALUES ({marks})'
+
+
+def _selected(table: type[Table], names: tuple[str, ...]) -> str:
+    """The SELECT list for `names`, aliased to the column names where the stored names differ."""
+    items = []
+    for name in names:
+        quoted = _quoted(table, name)
+        items.append(quoted if quoted == f'"{name}"' else f'{quoted} AS "{name}"')
+    return ", ".join(items)
+
+
+@functools.lru_cache(maxsize=256)
+def _get_by_statement(table: type[Table], names: tuple[str, ...]) -> str:
+    where = " AND ".join(f"{_quoted(table, n)} = {{}}" for n in ("tenant", *names))
+    every = tuple(c._meta.name for c in table._meta.columns)
+    return f'SELECT {_selected(table, every)} FROM "{table._meta.tablename}" WHERE {where} LIMIT 1'
+
+
+#: The column that carries a list's total in its page statement (not a name any table uses).
+_TOTAL = "__list_total"
+
+
+@functools.lru_cache(maxsize=512)
+def _list_statements(
+    table: type[Table], columns: tuple[str, ...] | None, filters: tuple[str, ...], sort: str,
+    descending: bool,
+) -> tuple[str, str]:
+    """(page, count) statements for one list shape. `{}` placeholders: the page takes the tenant
+    and filter values twice (count, then rows), then LIMIT and OFFSET; the count takes them once."""
+    names = columns or tuple(c._meta.name for c in table._meta.columns)
+    where = " AND ".join(f"{_quoted(table, n)} = {{}}" for n in ("tenant", *filters))
+    source = f'FROM "{table._meta.tablename}" WHERE {where}'
+    count = f"SELECT COUNT(*) AS total {source}"
+    order = f"{_quoted(table, sort)} {'DESC' if descending else 'ASC'}"
+    pk = '"' + table._meta.primary_key._meta.db_column_name + '"'
+    page = (
+        f'SELECT ({count}) AS "{_TOTAL}", {_selected(table, names)} {source} '
+        f"ORDER BY {order}, {pk} ASC LIMIT {{}} OFFSET {{}}"
+    )
+    return page, count
 
 
 class TenantCatalogue:
