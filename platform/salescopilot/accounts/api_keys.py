@@ -40,6 +40,8 @@ def parse_key(token: str) -> tuple[str, str] | None:
 
 
 class ApiKeyService:
+    SORTABLE = ApiKeyRepository.sortable
+
     def __init__(self, *, clock: Clock, permissions: PermissionCatalogue) -> None:
         self.clock = clock
         self.permissions = permissions
@@ -87,6 +89,14 @@ class ApiKeyService:
                 before={"revoked": False}, after={"revoked": True},
             )
         return key
+
+    async def revoke_many(self, key_ids: list[uuid.UUID]) -> int:
+        """Revoke every key, or none: an unknown id raises and the request's transaction rolls
+        back the ones already revoked."""
+        unique = list(dict.fromkeys(key_ids))
+        for key_id in unique:
+            await self.revoke(key_id)
+        return len(unique)
 
     async def list(self, query: ListQuery) -> Page[dict]:
         return await self.keys.list_page(query, columns=_PUBLIC)

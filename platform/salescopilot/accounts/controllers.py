@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from salescopilot.accounts.api_keys import ApiKeyService
+from salescopilot.accounts.team import TeamService
 
 from salescopilot.errors import ValidationFailed
 from salescopilot.tenancy.context import current_tenant
@@ -106,7 +107,7 @@ class MemberController(Controller):
     ) -> dict:
         """The tenant's members, filterable by role, sortable by created_at or role."""
         page = await team_service(request).members(
-            listing.query(sortable=("created_at", "role"), filters={"role": role})
+            listing.query(sortable=TeamService.SORTABLE, filters={"role": role})
         )
         return page.envelope([m.to_dict() for m in page.items])
 
@@ -124,15 +125,8 @@ class MemberController(Controller):
     @post("/bulk", opt={"permission": "team.manage"}, status_code=200, responses=LAST_OWNER)
     async def bulk(self, request: Request, data: MemberBulk) -> dict:
         """Remove members or set their role, all or nothing."""
-        service, actor = team_service(request), principal_of(request)
-        if data.action == "set_role" and data.role is None:
-            raise ValidationFailed("set_role needs a role.", details={"field": "role"})
-        for member_id in dict.fromkeys(data.ids):
-            if data.action == "remove":
-                await service.remove(actor, member_id)
-            else:
-                await service.change_role(actor, member_id, data.role)
-        return {"data": {"action": data.action, "processed": len(set(data.ids))}}
+        processed = await team_service(request).bulk(principal_of(request), data.action, data.ids, data.role)
+        return {"data": {"action": data.action, "processed": processed}}
 
 
 class InviteController(Controller):
@@ -182,7 +176,7 @@ class ApiKeyController(Controller):
     ) -> dict:
         """The tenant's API keys (never the keys themselves)."""
         page = await api_key_service(request).list(
-            listing.query(sortable=("created_at", "name", "last_used_at"), filters={"role": role})
+            listing.query(sortable=ApiKeyService.SORTABLE, filters={"role": role})
         )
         return page.envelope([_api_key_json(row) for row in page.items])
 
@@ -208,9 +202,7 @@ class ApiKeyController(Controller):
     @post("/bulk", opt={"permission": "api_keys.manage"}, status_code=200)
     async def bulk(self, request: Request, data: ApiKeyBulk) -> dict:
         """Revoke several keys, all or nothing."""
-        service: ApiKeyService = api_key_service(request)
-        for key_id in dict.fromkeys(data.ids):
-            await service.revoke(key_id)
-        return {"data": {"action": data.action, "processed": len(set(data.ids))}}
+        processed = await api_key_service(request).revoke_many(data.ids)
+        return {"data": {"action": data.action, "processed": processed}}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from urllib.parse import urlencode
 
@@ -11,15 +10,13 @@ from litestar.response import Redirect, Template
 
 from salescopilot.accounts.errors import InvalidSecondFactor
 from salescopilot.accounts.repository import UserRepository, UserTenantRepository
-from salescopilot.crypto import InvalidSignedToken, sign_token, unsign_token
 from salescopilot.errors import DomainError, NotAuthenticated
 from salescopilot.tenancy.context import current_tenant
 from salescopilot.tenancy.repository import TenantCatalogue
-from salescopilot.web.deps import account_service, safe_next
+from salescopilot.web.deps import account_service, handoff_service, safe_next
 from salescopilot.web.guards import principal_of
 
 PENDING_COOKIE = "sc_pending"
-HANDOFF_SECONDS = 60
 
 
 def session_cookie_response(request: Request, response: Response, token: str | None) -> Response:
@@ -113,22 +110,9 @@ class SignInController(Controller):
     @get("/auth/handoff")
     async def handoff(self, request: Request, token: str) -> Response:
         """Arrive from the tenant switcher on another tenant's host, signed in."""
-        settings = request.app.state.settings
-        try:
-            payload = unsign_token(settings.secret_key.get_secret_value(), "handoff", token[:2000], time.time())
-        except InvalidSignedToken:
+        user_id = await handoff_service(request).redeem(token, account_service(request))
+        if user_id is None:
             return Redirect(path="/login")
-        nonce_key = "handoff:" + str(payload.get("nonce"))
-        store = request.app.state.services.idempotency_store
-        if payload.get("tenant_id") != str(current_tenant().id) or await store.exists(nonce_key):
-            return Redirect(path="/login")
-        await store.set(nonce_key, b"1", expires_in=HANDOFF_SECONDS * 2)
-        service = account_service(request)
-        user_id = uuid.UUID(payload["user_id"])
-        if await service.principal_for_user(user_id) is None:
-            return Redirect(path="/login")
-        user = await UserRepository().by_id(user_id)
-        await service.complete_sign_in(user, method="tenant_switch")
         return await start_session(request, user_id, "/")
 
 
@@ -156,23 +140,11 @@ class SessionController(Controller):
         principal = principal_of(request)
         if principal.via != "session":
             raise NotAuthenticated()
-        if tenant_id not in await UserTenantRepository().tenants_of(principal.user_id):
+        issued = await handoff_service(request).issue(principal.user_id, tenant_id)
+        if issued is None:
             return Redirect(path="/switch")
-        catalogue = TenantCatalogue()
-        target = await catalogue.by_id(tenant_id)
-        hostnames = await catalogue.hostnames(tenant_id) if target else []
-        if target is None or not hostnames:
-            return Redirect(path="/switch")
-        base = request.app.state.settings.base_domain
-        preferred = f"{target.slug}.{base}"
-        host = preferred if preferred in hostnames else hostnames[0]
+        host, token = issued
         port = request.url.port
-        token = sign_token(
-            request.app.state.settings.secret_key.get_secret_value(),
-            "handoff",
-            {"user_id": str(principal.user_id), "tenant_id": str(tenant_id), "nonce": uuid.uuid4().hex},
-            time.time() + HANDOFF_SECONDS,
-        )
         authority = f"{host}:{port}" if port and port not in (80, 443) else host
         return Redirect(path=f"{request.url.scheme}://{authority}/auth/handoff?token={token}")
 

@@ -26,8 +26,6 @@ CORE_PERMISSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tenant.manage": ("Change tenant settings and branding", ("owner",)),
 }
 
-ROLE_RANK = {role: rank for rank, role in enumerate(reversed(ROLES))}
-
 
 @dataclass
 class PermissionCatalogue:

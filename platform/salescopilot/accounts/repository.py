@@ -55,7 +55,6 @@ class UserTenantRepository:
 
 class MembershipRepository(TenantRepository[Membership]):
     table = Membership
-    filterable = ("role",)
     sortable = ("created_at", "role")
 
     async def for_user(self, user_id: uuid.UUID) -> Membership | None:
@@ -67,7 +66,6 @@ class MembershipRepository(TenantRepository[Membership]):
 
 class ApiKeyRepository(TenantRepository[ApiKey]):
     table = ApiKey
-    filterable = ("role",)
     sortable = ("created_at", "name", "last_used_at")
 
     async def by_prefix(self, prefix: str) -> ApiKey | None:

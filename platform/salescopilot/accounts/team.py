@@ -67,6 +67,8 @@ def check_role(role: str) -> str:
 
 
 class TeamService:
+    SORTABLE = MembershipRepository.sortable
+
     def __init__(self, *, clock: Clock) -> None:
         self.clock = clock
         self.memberships = MembershipRepository()
@@ -133,6 +135,21 @@ class TeamService:
             "team.member_removed", target_type="membership", target_id=str(membership.id),
             before={"user": str(membership.user), "role": membership.role},
         )
+
+    async def bulk(
+        self, actor: Principal, action: str, membership_ids: list[uuid.UUID], role: str | None = None
+    ) -> int:
+        """Remove members or set their role, all or nothing (the first refusal raises and the
+        request's transaction rolls back the rest); returns how many were processed."""
+        if action == "set_role" and role is None:
+            raise ValidationFailed("set_role needs a role.", details={"field": "role"})
+        unique = list(dict.fromkeys(membership_ids))
+        for membership_id in unique:
+            if action == "remove":
+                await self.remove(actor, membership_id)
+            else:
+                await self.change_role(actor, membership_id, role)
+        return len(unique)
 
     async def _get(self, membership_id: uuid.UUID) -> Membership:
         membership = await self.memberships.get(membership_id)

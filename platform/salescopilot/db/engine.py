@@ -31,7 +31,7 @@ _app_engine_url: str | None = None
 _holders = 0
 
 
-def engine_from_url(url: str, *, pool: bool = True) -> Engine:
+def engine_from_url(url: str) -> Engine:
     """An engine for `sqlite:///path` or `postgresql://...`; raises ValueError on anything else."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))

@@ -8,7 +8,6 @@ from salescopilot.tenancy.repository import TenantRepository
 
 class TenantPluginConfigRepository(TenantRepository[TenantPluginConfig]):
     table = TenantPluginConfig
-    filterable = ("kind", "slug", "enabled")
     sortable = ("kind", "slug", "updated_at", "created_at")
 
     async def by_key(self, kind: str, slug: str) -> TenantPluginConfig | None:

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from salescopilot.audit.service import AuditService
+from salescopilot.db.json_column import json_dict
 from salescopilot.clock import Clock, system_clock
 from salescopilot.crypto import SecretBox
 from salescopilot.plugin_system.interfaces import PluginClass
@@ -49,8 +50,7 @@ class PluginConfigView:
 
 
 def _stored_settings(row: TenantPluginConfig) -> dict[str, Any]:
-    value = row.settings
-    return json.loads(value) if isinstance(value, str) else dict(value or {})
+    return json_dict(row.settings)
 
 
 class PluginConfigService:

@@ -49,11 +49,6 @@ def keep_writes_on_error() -> None:
         scope.keep_writes_on_error = True
 
 
-def maybe_current_tenant() -> TenantRef | None:
-    """The tenant if one is set; for code that renders differently without one (error pages)."""
-    return _current_tenant.get()
-
-
 class TenantScope:
     """An open tenant scope whose transaction the caller may end early (see the web middleware,
     which commits before the response leaves, so a client never sees success for a rolled-back

@@ -22,8 +22,7 @@ class TenantRepository(Generic[T]):
     """Base repository bound to the current tenant at construction time."""
 
     table: ClassVar[type[Table]]
-    #: Columns a list may be filtered on (equality) and sorted by.
-    filterable: ClassVar[tuple[str, ...]] = ()
+    #: Columns a list may be sorted by.
     sortable: ClassVar[tuple[str, ...]] = ()
     default_sort: ClassVar[str] = "created_at"
 

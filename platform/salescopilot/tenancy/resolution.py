@@ -3,10 +3,10 @@ domain is seen by every process within `TTL_SECONDS`)."""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
+from salescopilot.db.json_column import json_dict
 from salescopilot.tenancy.context import TenantRef
 from salescopilot.tenancy.repository import TenantCatalogue
 
@@ -50,12 +50,11 @@ class TenantResolver:
         tenant = await TenantCatalogue().by_hostname(hostname)
         ref = None
         if tenant is not None and tenant.status == "active":
-            tokens = tenant.theme_tokens
             ref = ResolvedTenant(
                 ref=TenantRef(id=tenant.id, slug=tenant.slug),
                 name=tenant.name,
                 theme=tenant.theme,
-                theme_tokens=json.loads(tokens) if isinstance(tokens, str) else dict(tokens or {}),
+                theme_tokens=json_dict(tenant.theme_tokens),
             )
         if len(self._cache) >= _MAX_ENTRIES:
             self._cache.clear()

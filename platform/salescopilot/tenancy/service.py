@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from salescopilot.audit.service import AuditService
 from salescopilot.clock import Clock
 from salescopilot.crypto import SecretBox
+from salescopilot.db.json_column import json_dict
 from salescopilot.plugin_system.errors import PluginNotFound
 from salescopilot.plugin_system.interfaces import Theme
 from salescopilot.plugin_system.manager import SalesCopilotPluginManager, fire_event
@@ -102,7 +103,8 @@ class TenantManifestService:
             tenant = Tenant(slug=manifest.slug, created_at=self.clock.now(), **desired)
             await self.tenants.add(tenant)
         else:
-            before = {key: _plain(getattr(tenant, key)) for key in desired}
+            before = {key: getattr(tenant, key) for key in desired}
+            before["theme_tokens"] = json_dict(tenant.theme_tokens)
             for key, value in desired.items():
                 setattr(tenant, key, value)
         changed = {k: v for k, v in desired.items() if before.get(k) != v}
@@ -142,13 +144,3 @@ class TenantManifestService:
             return "created"
         return "updated" if changed or plugins_changed or domains_before != domains_after else "unchanged"
 
-
-def _plain(value):
-    import json
-
-    if isinstance(value, str) and value.startswith("{"):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value

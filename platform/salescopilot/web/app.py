@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pluggy
+import structlog
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.openapi import OpenAPIConfig
@@ -28,6 +29,7 @@ from salescopilot.db.engine import start_database, stop_database
 from salescopilot.settings import Settings, get_settings
 from salescopilot.tasks.worker import task_runtime
 from salescopilot.tenancy.resolution import TenantResolver
+from salescopilot.web.assets import missing_vendor_assets
 from salescopilot.web.errors import EXCEPTION_HANDLERS
 from salescopilot.web.guards import permission_guard
 from salescopilot.web.logging import configure_logging
@@ -48,7 +50,8 @@ class AppServices:
     sessions: SessionManager
     throttle: LoginThrottle
     plugin_manager: pluggy.PluginManager
-    idempotency_store: Store
+    #: Nonces of redeemed tenant hand-off tokens (each works once).
+    used_handoff_tokens: Store
 
 
 def _store(settings: Settings, namespace: str) -> Store:
@@ -75,6 +78,12 @@ def create_app(
 
     settings = settings or get_settings()
     configure_logging(settings)
+    missing = missing_vendor_assets()
+    if missing:
+        # Pages still render, but without htmx; say so once instead of failing silently.
+        structlog.get_logger("salescopilot.web").warning(
+            "vendor_assets_missing", files=[str(p) for p in missing], fix="python3 dev.py run"
+        )
     pm = plugin_manager or create_plugin_manager(blocked=tuple(settings.blocked_plugins))
     catalogue = catalogue_for(pm)
     permissions = build_catalogue(pm.hook.register_permissions())
@@ -90,7 +99,7 @@ def create_app(
         sessions=SessionManager(_store(settings, "sessions"), settings),
         throttle=LoginThrottle(_store(settings, "throttle"), settings.login_throttle),
         plugin_manager=pm,
-        idempotency_store=_store(settings, "idempotency"),
+        used_handoff_tokens=_store(settings, "handoff"),
     )
 
     from salescopilot.web.routes import core_route_handlers

@@ -6,6 +6,7 @@ from __future__ import annotations
 from litestar.connection import ASGIConnection
 
 from salescopilot.accounts.api_keys import ApiKeyService
+from salescopilot.accounts.handoff import TenantHandoff
 from salescopilot.accounts.service import AccountService
 from salescopilot.accounts.team import TeamService
 
@@ -17,6 +18,16 @@ def account_service(connection: ASGIConnection) -> AccountService:
         secret_box=services.secret_box,
         permissions=services.permissions,
         throttle=services.throttle,
+    )
+
+
+def handoff_service(connection: ASGIConnection) -> TenantHandoff:
+    services = connection.app.state.services
+    return TenantHandoff(
+        secret_key=services.settings.secret_key.get_secret_value(),
+        used_tokens=services.used_handoff_tokens,
+        clock=services.clock,
+        base_domain=services.settings.base_domain,
     )
 
 

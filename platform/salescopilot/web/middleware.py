@@ -256,6 +256,3 @@ def _cookie(headers: Headers, name: str) -> str | None:
     morsel = jar.get(name)
     return morsel.value if morsel else None
 
-
-def is_domain_error(exc: BaseException) -> bool:
-    return isinstance(exc, DomainError)

@@ -8,7 +8,6 @@ tenant's overrides (from its manifest) on top, validated so they cannot break ou
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -137,7 +136,3 @@ class TenantTemplateEngine(JinjaTemplateEngine):
 
             raise TemplateNotFoundException(template_name=template_name) from exc
 
-
-@functools.cache
-def vendor_dir() -> Path:
-    return CORE_STATIC / "vendor"

@@ -18,7 +18,8 @@ from salescopilot.tasks import (
     enqueue_for_active_tenants,
     tenant_task,
 )
-from salescopilot.tenancy.context import current_tenant, maybe_current_tenant, tenant_scope
+from salescopilot.errors import TenantNotResolved
+from salescopilot.tenancy.context import current_tenant, tenant_scope
 from salescopilot.tenancy.repository import TenantRepository
 from salescopilot.tenancy.tables import Tenant, TenantOwned
 
@@ -114,7 +115,8 @@ async def test_a_task_enqueued_inside_another_tenants_request_runs_for_its_own_t
     result = await task.wait_result(timeout=5)
     assert not result.is_err, result.error
     assert result.return_value["slug"] == "acme"
-    assert maybe_current_tenant() is None
+    with pytest.raises(TenantNotResolved):
+        current_tenant()
 
 
 async def test_the_tenant_id_may_arrive_as_a_string(broker, tenant_a):
