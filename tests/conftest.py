@@ -233,3 +233,35 @@ async def client_a(app, tenant_a):
 async def client_b(app, tenant_b):
     async with app_client(app, "globex.localhost") as client:
         yield client
+
+
+@pytest.fixture
+def redis_env(settings, redis_url, monkeypatch) -> dict[str, str]:
+    """Scale-out settings for this test (also in the environment, for worker subprocesses): the
+    redis broker, a unique queue, short delays so retries and redelivery happen within seconds."""
+    env = {
+        "SALESCOPILOT_TASKS__BROKER": "redis",
+        "SALESCOPILOT_REDIS__URL": redis_url,
+        "SALESCOPILOT_TASKS__QUEUE": f"sctest:{uuid.uuid4().hex[:12]}",
+        "SALESCOPILOT_TASKS__REDELIVERY_TIMEOUT": "2",
+        "SALESCOPILOT_TASKS__RETRY_BASE_DELAY": "0.2",
+        "SALESCOPILOT_TASKS__RETRY_MAX_DELAY": "0.5",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    return env
+
+
+@pytest.fixture
+def no_scheduler(monkeypatch):
+    """The app without its embedded scheduler. Its minutely `outbox.sweep` runs sender passes on
+    the real clock, which write the tenants' sending state (`sending_policy.wake_at`) behind a
+    test's back: a before/after snapshot would then differ by chance. Request it before the app
+    starts (before a client fixture)."""
+    import functools
+
+    from salescopilot.tasks.worker import task_runtime
+    from salescopilot.web import app as web_app
+
+    monkeypatch.setattr(web_app, "task_runtime", functools.partial(task_runtime, run_scheduler=False))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    #: "user", "api_key", "system" or "anonymous".
+    #: "user", "api_key", "scim_token", "system" or "anonymous".
     kind: str
     id: str | None = None
     #: A human-readable name for the console (email, key name, "cli").

@@ -17,8 +17,11 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "users": ("salescopilot.accounts.cli", "users"),
     "audit": ("salescopilot.audit.cli", "audit"),
     "plugins": ("salescopilot.plugin_system.cli", "plugins"),
+    "mail": ("salescopilot.mail.cli", "mail"),
     "worker": ("salescopilot.tasks.cli", "worker"),
     "scheduler": ("salescopilot.tasks.cli", "scheduler"),
+    "outbox": ("salescopilot.outbox.cli", "outbox"),
+    "mailboxes": ("salescopilot.mailboxes.cli", "mailboxes"),
 }
 
 

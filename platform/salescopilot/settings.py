@@ -84,6 +84,46 @@ class TaskSettings(BaseModel):
     redelivery_timeout: float = 60.0
 
 
+class MailSettings(BaseModel):
+    #: Public base URL of tracking links, the open pixel and unsubscribe pages (e.g.
+    #: `https://t.example.com`); empty: the tenant's own host over https.
+    tracking_base_url: str = ""
+    #: An extra CA bundle (PEM file) trusted for SMTP/IMAP TLS besides the system's, for mail
+    #: servers with a private CA. Operator-level only: tenants cannot point at files.
+    extra_ca_file: Path | None = None
+    #: Seconds a connection attempt, a command or a whole DATA transfer may take.
+    smtp_timeout: float = 30.0
+    imap_timeout: float = 30.0
+
+
+class MailCatcherSettings(BaseModel):
+    """The embedded SMTP server of the demo and of development: it keeps every message it
+    receives (under `var_dir/mailcatcher`) and shows them at /dev/mail. Never in production."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2525
+    #: Messages kept; the oldest are removed beyond this.
+    max_messages: int = 2000
+
+
+class OutboxSettings(BaseModel):
+    #: Seconds a claim is valid; a worker that has not finished by then is presumed dead and the
+    #: message is reconciled (searched in the mailbox's Sent folder) before any retry.
+    lease_seconds: float = 120.0
+    #: Messages claimed per batch by one sender pass.
+    claim_batch: int = 100
+    #: Concurrent sends per worker process.
+    concurrency: int = 8
+    max_attempts: int = 6
+    #: First retry delay, seconds; doubles each attempt (with jitter) up to `retry_max_delay`.
+    retry_base_delay: float = 300.0
+    retry_max_delay: float = 6 * 3600.0
+    #: Seconds an uncertain hand-off waits before its mailbox's Sent folder is searched for it
+    #: (a provider may file its copy a little after accepting the message).
+    reconcile_after: float = 120.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SALESCOPILOT_",
@@ -122,6 +162,9 @@ class Settings(BaseSettings):
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
     tasks: TaskSettings = Field(default_factory=TaskSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    mail_catcher: MailCatcherSettings = Field(default_factory=MailCatcherSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

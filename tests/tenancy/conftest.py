@@ -8,7 +8,7 @@ from tests.tenancy.isolation_seed import OwnerDatabase, record_ids, seed_tenant,
 
 
 @pytest.fixture
-async def seeded(app, settings, tenant_a, tenant_b):
+async def seeded(no_scheduler, app, settings, tenant_a, tenant_b):
     """(A, B, owner database): both tenants with rows in every tenant-owned table."""
     database = OwnerDatabase(settings)
     async with started(app):

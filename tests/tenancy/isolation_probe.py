@@ -24,7 +24,9 @@ async def client_for(app, host: str, ip: str):
 
 
 def error_code(response: httpx.Response) -> str | None:
-    if not response.headers.get("content-type", "").startswith("application/json"):
+    media_type = response.headers.get("content-type", "").split(";")[0].strip()
+    # application/json, or a JSON dialect such as SCIM's application/scim+json.
+    if not (media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))):
         return None
     try:
         return response.json().get("error", {}).get("code")

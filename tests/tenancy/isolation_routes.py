@@ -81,9 +81,10 @@ def tables_for(stem: str) -> list[str]:
     plus "ship" (`member` -> `membership`)."""
     words = stem.lower().replace("-", "_").split("_")
     found = []
+    singulars = (words[-1].removesuffix("s"), words[-1].removesuffix("es"))  # keys, mailboxes
     for table in tenant_owned_tables():
         name = table._meta.tablename
-        for candidate in (words, [*words[:-1], words[-1].removesuffix("s")]):
+        for candidate in (words, *([*words[:-1], singular] for singular in singulars)):
             if (
                 name.split("_")[-len(candidate) :] == candidate
                 or name == "_".join(candidate) + "ship"
@@ -146,7 +147,11 @@ def resource_ids(probe: RouteProbe, owner: SeededTenant) -> list[str]:
     """`owner`'s ids of the resource a route is about (`/api/v1/members/bulk` -> memberships)."""
     segments = [s for s in probe.path.split("/") if s and not s.startswith("{")]
     for segment in reversed(segments):
-        tables = tables_for(segment)
+        tables = tables_for(segment) or [
+            # A resource named after its domain (`/outbox` -> `outbox_message`).
+            t._meta.tablename for t in tenant_owned_tables()
+            if t._meta.tablename.startswith(segment.replace("-", "_") + "_")
+        ]
         if tables:
             return [str(i) for t in tables for i in owner.ids[t][:2]]
     return []
@@ -221,7 +226,8 @@ def _string(schema: dict, name: str, probe: RouteProbe, owner: SeededTenant) -> 
     if fmt == "date-time":
         return (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat()
     if fmt == "email" or "email" in name.lower():
-        return "probe@probe.test"
+        # Deliverable-looking: email-validator refuses special-use domains such as `.test`.
+        return "probe@probe.example.com"
     text = "probe"
     return (text * 20)[
         : max(schema.get("minLength", 1), min(len(text), schema.get("maxLength", 64)))

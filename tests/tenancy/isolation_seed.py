@@ -25,6 +25,11 @@ from salescopilot.accounts.api_keys import ApiKeyService
 from salescopilot.accounts.principal import Principal
 from salescopilot.accounts.team import TeamService
 from salescopilot.db.schema import tenant_owned_tables
+from salescopilot.mailboxes.domains import SendingDomainService
+from salescopilot.mailboxes.schemas import MailboxInput
+from salescopilot.mailboxes.service import MailboxService, PoolService
+from salescopilot.outbox.repository import OutboxRepository
+from salescopilot.outbox.service import NewMessage, OutboxService
 from salescopilot.plugin_system.service import PluginConfigService
 from salescopilot.settings import Settings
 from salescopilot.tenancy.context import TenantRef, tenant_scope
@@ -86,6 +91,8 @@ async def seed_tenant(app, ref: TenantRef) -> SeededTenant:
         await PluginConfigService(app.state.catalogue, services.secret_box, clock).configure(
             "theme", "default", {}, enabled=True
         )
+        sending = await seed_sending(app, ref)
+        await _seed_leads_and_templates(ref, domain, owner_id, clock, services.settings.var_dir)
     host = f"{ref.slug}.localhost"
     async with app_client(app, host) as client:
         response = await client.post(
@@ -99,8 +106,67 @@ async def seed_tenant(app, ref: TenantRef) -> SeededTenant:
             if not await table.count().where(table.tenant == ref.id):  # type: ignore[attr-defined]
                 await table.insert(generic_row(table, ref.id))
     seeded = SeededTenant(ref, host, owner_email, owner_id, api_key, invite_token)
-    seeded.secrets |= {domain, str(ref.id), api_key, invite_token, f"{ref.slug}-private key"}
+    seeded.secrets |= {domain, str(ref.id), api_key, invite_token, f"{ref.slug}-private key", *sending}
     return seeded
+
+
+async def seed_sending(app, ref: TenantRef) -> set[str]:
+    """A mailbox with a sealed password (bundled `smtp` provider), a pool, and two messages in the
+    ledger: a dead letter an admin could retry and a sent one. None is queued, so no sender pass
+    (the embedded scheduler runs during the suite) changes them. Returns the private strings."""
+    services = app.state.services
+    # Not the `.test` private domain: a sender address must be deliverable (email-validator).
+    domain = f"{ref.slug}-sender.example.com"
+    password = f"{ref.slug}-mailbox-password-{secrets.token_hex(4)}"
+    mailbox = await MailboxService(services.clock, services.secret_box).create(MailboxInput(
+        email=f"sender@{domain}", from_name=f"{ref.slug} sender", provider="smtp",
+        account={"address": f"sender@{domain}", "smtp_host": f"smtp.{domain}", "password": password},
+        warmup={"enabled": True, "start_per_day": 5},
+    ))
+    await PoolService(services.clock).create(f"{ref.slug}-private pool", [mailbox.id])
+    sending_domain = await SendingDomainService(services.clock, services.secret_box).add(domain, f"{ref.slug}sel")
+    dkim_record = SendingDomainService(services.clock, services.secret_box).dns_record(sending_domain)
+    outbox = OutboxService(services.settings.outbox, services.clock)
+    subjects = {}
+    for state in ("failed", "sent"):
+        subjects[state] = f"{ref.slug}-private {state} subject"
+        message = await outbox.enqueue(NewMessage(
+            enrollment=uuid.uuid4(), step=0, recipient_email=f"lead-{state}@{domain}",
+            subject=subjects[state], text="private body", mailbox=mailbox.id,
+        ))
+        changes = {"state": state, "failure": "max_attempts", "last_error": "451 4.7.1 try later"}
+        if state == "sent":
+            changes = {"state": "sent", "sent_at": services.clock.now()}
+        assert await OutboxRepository().settle(message.id, "queued", changes)
+    return {password, domain, dkim_record.value[-40:], *subjects.values()}
+async def _seed_leads_and_templates(ref: TenantRef, domain: str, owner_id, clock, var_dir) -> None:
+    """A lead on a list, an import (with a saved mapping and a skipped row), a suppression and a
+    template, each carrying the tenant's private domain so a leak of any of them shows."""
+    from salescopilot.leads.import_runner import run_import
+    from salescopilot.leads.imports import ImportService
+    from salescopilot.leads.service import LeadService
+    from salescopilot.suppression.service import SuppressionService
+    from salescopilot.templates.service import TemplateService
+
+    leads = LeadService(clock=clock)
+    lead = await leads.create({"email": f"lead@{domain}.example.com", "first_name": f"{ref.slug}-private lead",
+                               "custom_fields": {"note": domain}})
+    lead_list = await leads.create_list(f"{ref.slug}-private list")
+    await leads.bulk("add_to_list", [lead.id], str(lead_list.id))
+    await SuppressionService(clock).add(f"blocked@{domain}.example.com", reason="manual", source="seed")
+    await TemplateService(clock=clock).create(
+        {"name": f"{ref.slug}-private template", "subject": "Hi {{firstName}}", "text": f"From {domain}"},
+        author=owner_id,
+    )
+    imports = ImportService(clock=clock, var_dir=var_dir)
+
+    async def chunks():
+        yield f"email,company\nimported@{domain}.example.com,{domain}\nnot-an-address,x\n".encode()
+
+    upload = await imports.upload("seed.csv", chunks(), created_by=owner_id)
+    await imports.start(upload.id, mapping=None, on_duplicate="update", list_id=lead_list.id, tags=[],
+                        save_mapping_as=f"{ref.slug}-private mapping")
+    await run_import(ref, upload.id, clock=clock, var_dir=var_dir)
 
 
 async def record_ids(database: OwnerDatabase, seeded: SeededTenant) -> None:

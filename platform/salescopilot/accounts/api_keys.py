@@ -90,6 +90,13 @@ class ApiKeyService:
             )
         return key
 
+    async def revoke_all_of_user(self, user_id: uuid.UUID) -> int:
+        """Revoke every live key `user_id` created in this tenant (deprovisioning); how many."""
+        keys = await self.keys.active_created_by(user_id)
+        for key in keys:
+            await self.revoke(key.id)
+        return len(keys)
+
     async def revoke_many(self, key_ids: list[uuid.UUID]) -> int:
         """Revoke every key, or none: an unknown id raises and the request's transaction rolls
         back the ones already revoked."""

@@ -13,7 +13,7 @@ from salescopilot.accounts.repository import UserRepository, UserTenantRepositor
 from salescopilot.errors import DomainError, NotAuthenticated
 from salescopilot.tenancy.context import current_tenant
 from salescopilot.tenancy.repository import TenantCatalogue
-from salescopilot.web.deps import account_service, handoff_service, safe_next
+from salescopilot.web.deps import account_service, handoff_service, safe_next, sso_settings_service
 from salescopilot.web.guards import principal_of
 
 PENDING_COOKIE = "sc_pending"
@@ -31,11 +31,14 @@ def session_cookie_response(request: Request, response: Response, token: str | N
     return response
 
 
-async def start_session(request: Request, user_id: uuid.UUID, redirect_to: str) -> Response:
+async def start_session(
+    request: Request, user_id: uuid.UUID, redirect_to: str, *, lifetime: int | None = None,
+    sso: dict | None = None,
+) -> Response:
     sessions = request.app.state.services.sessions
     old = request.cookies.get(request.app.state.settings.sessions.cookie_name)
     await sessions.end(old)  # a new token at every sign-in: no session fixation
-    token, _ = await sessions.start(user_id, current_tenant().id)
+    token, _ = await sessions.start(user_id, current_tenant().id, lifetime=lifetime, sso=sso)
     response = Redirect(path=redirect_to)
     response.delete_cookie(PENDING_COOKIE, path="/")
     return session_cookie_response(request, response, token)
@@ -49,7 +52,9 @@ class SignInController(Controller):
     async def login_page(self, request: Request, next: str | None = None) -> Response:
         if request.scope.get("principal") is not None:
             return Redirect(path=safe_next(next))
-        return Template("login.html", context={"next": safe_next(next), "error": None, "email": ""})
+        return Template("login.html", context={
+            "next": safe_next(next), "error": None, "email": "", "sso_url": await _sso_url(request, next),
+        })
 
     @post("/login")
     async def login(self, request: Request) -> Response:
@@ -59,11 +64,13 @@ class SignInController(Controller):
         next_path = safe_next(str(form.get("next", "/")))
         service = account_service(request)
         try:
+            await sso_settings_service(request).check_password_sign_in(email)
             outcome = await service.sign_in(email, password, _ip(request))
         except DomainError as error:
             return Template(
                 "login.html",
-                context={"next": next_path, "error": error.message, "email": email},
+                context={"next": next_path, "error": error.message, "email": email,
+                         "sso_url": await _sso_url(request, next_path)},
                 status_code=error.status_code,
             )
         if outcome.needs_second_factor:
@@ -107,7 +114,7 @@ class SignInController(Controller):
             return None
         return pending
 
-    @get("/auth/handoff")
+    @get("/auth/handoff", opt={"writes": True})  # redeems the token, audits the sign-in
     async def handoff(self, request: Request, token: str) -> Response:
         """Arrive from the tenant switcher on another tenant's host, signed in."""
         user_id = await handoff_service(request).redeem(token, account_service(request))
@@ -121,12 +128,18 @@ class SessionController(Controller):
 
     @post("/logout", opt={"permission": "public"})
     async def logout(self, request: Request) -> Response:
+        from salescopilot.sso.controllers import single_logout_redirect
+
         principal = request.scope.get("principal")
+        sessions = request.app.state.services.sessions
         token = request.cookies.get(request.app.state.settings.sessions.cookie_name)
-        await request.app.state.services.sessions.end(token)
+        session = await sessions.load(token) if token else None
+        await sessions.end(token)
         if principal is not None and principal.via == "session":
             await account_service(request).record_sign_out(principal.user_id)
-        return session_cookie_response(request, Redirect(path="/login"), None)
+        # A SAML session also ends at the IdP (single logout), when the IdP offers it.
+        idp_logout = await single_logout_redirect(request, session.sso if session else None)
+        return session_cookie_response(request, Redirect(path=idp_logout or "/login"), None)
 
     @get("/switch", opt={"permission": "dashboard.view"})
     async def switcher(self, request: Request) -> Template:
@@ -192,6 +205,14 @@ class SecurityController(Controller):
         if principal.via != "session":
             raise NotAuthenticated()
         return await UserRepository().by_id(principal.user_id)
+
+
+async def _sso_url(request: Request, next_path: str | None) -> str | None:
+    """The "Sign in with SSO" link when the tenant has SSO on."""
+    connection = await sso_settings_service(request).connection()
+    if connection is None or not connection.enabled:
+        return None
+    return "/sso/saml/login?" + urlencode({"next": safe_next(next_path)})
 
 
 def _ip(request: Request) -> str | None:

@@ -24,6 +24,24 @@ CORE_PERMISSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "plugins.view": ("See plugin configuration", ("owner", "admin")),
     "plugins.manage": ("Configure plugins and their secrets", ("owner", "admin")),
     "tenant.manage": ("Change tenant settings and branding", ("owner",)),
+    "mailcatcher.read": ("Read the messages the embedded mail catcher received", ("owner", "admin")),
+    "mailboxes.view": ("See sending mailboxes, their limits and health", ("owner", "admin", "member", "viewer")),
+    "mailboxes.manage": ("Connect, change, pause and remove sending mailboxes", ("owner", "admin")),
+    "outbox.view": ("See queued, sent and failed messages and the send plan", ("owner", "admin", "member", "viewer")),
+    "outbox.manage": ("Retry or cancel failed and uncertain messages", ("owner", "admin")),
+    "sso.manage": ("Configure single sign-on and SCIM provisioning", ("owner",)),
+    # Held only by SCIM bearer tokens (owners hold every permission, but /scim/v2 accepts no
+    # session: see the request pipeline).
+    "scim.provision": ("Provision users and groups over SCIM", ()),
+    "leads.read": ("See leads, lists and imports", ("owner", "admin", "member", "viewer")),
+    "leads.write": ("Add, edit, import, tag and delete leads", ("owner", "admin", "member")),
+    "leads.export": ("Export leads to CSV", ("owner", "admin", "member")),
+    "leads.erase": ("Erase a lead's personal data (GDPR)", ("owner", "admin")),
+    "suppressions.read": ("See the suppression list", ("owner", "admin", "member", "viewer")),
+    "suppressions.write": ("Add addresses and domains to the suppression list", ("owner", "admin", "member")),
+    "suppressions.remove": ("Remove entries from the suppression list", ("owner", "admin")),
+    "templates.read": ("See email templates", ("owner", "admin", "member", "viewer")),
+    "templates.write": ("Write, edit and delete email templates", ("owner", "admin", "member")),
 }
 
 

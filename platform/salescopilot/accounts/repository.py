@@ -71,6 +71,9 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
     async def by_prefix(self, prefix: str) -> ApiKey | None:
         return await self.get_by(prefix=prefix)
 
+    async def active_created_by(self, user_id: uuid.UUID) -> list[ApiKey]:
+        return await self.find(ApiKey.created_by == user_id, ApiKey.revoked_at.is_null())
+
     async def touch_last_used(self, key_id: uuid.UUID, when: dt.datetime) -> bool:
         """Record that a key was used; False when another request of the same key recorded it
         at the same moment. On SQLite a read transaction cannot become a writer once another

@@ -27,6 +27,10 @@ class SessionData:
     created_at: float
     #: Random per session; forms and API calls made with the session must echo it (CSRF).
     csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: Absolute end (epoch seconds) whatever the activity: a tenant's SSO session lifetime.
+    expires_at: float | None = None
+    #: For SAML sign-ins, what single logout needs: name_id, name_id_format, session_index.
+    sso: dict | None = None
 
 
 @dataclass
@@ -49,10 +53,19 @@ class SessionManager:
     def _key(token: str) -> str:
         return "s:" + sha256_hex(token)
 
-    async def start(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> tuple[str, SessionData]:
+    async def start(
+        self, user_id: uuid.UUID, tenant_id: uuid.UUID, *, lifetime: int | None = None,
+        sso: dict | None = None,
+    ) -> tuple[str, SessionData]:
+        """A new session; `lifetime` (seconds) caps it however active it stays."""
         token = secrets.token_urlsafe(32)
-        data = SessionData(user_id=str(user_id), tenant_id=str(tenant_id), created_at=time.time())
-        await self.store.set(self._key(token), msgspec.json.encode(asdict(data)), expires_in=self.max_age)
+        now = time.time()
+        data = SessionData(
+            user_id=str(user_id), tenant_id=str(tenant_id), created_at=now,
+            expires_at=now + lifetime if lifetime else None, sso=sso,
+        )
+        expires_in = min(self.max_age, lifetime) if lifetime else self.max_age
+        await self.store.set(self._key(token), msgspec.json.encode(asdict(data)), expires_in=expires_in)
         await self._index(user_id, token)
         return token, data
 
@@ -63,20 +76,44 @@ class SessionManager:
         if raw is None:
             return None
         try:
-            return SessionData(**msgspec.json.decode(raw))
+            data = SessionData(**msgspec.json.decode(raw))
         except (msgspec.DecodeError, TypeError):
             return None
+        if data.expires_at is not None and time.time() >= data.expires_at:
+            await self.store.delete(self._key(token))
+            return None
+        return data
 
     async def end(self, token: str | None) -> None:
         if token and len(token) <= 128:
             await self.store.delete(self._key(token))
 
-    async def end_all_for_user(self, user_id: uuid.UUID) -> None:
+    async def end_all_for_user(self, user_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> int:
+        """End the user's sessions: all of them, or only those in `tenant_id` (deprovisioning
+        or single logout in one tenant leaves the user's other tenants alone). How many ended."""
         index_key = f"u:{user_id}"
         raw = await self.store.get(index_key)
-        for key in msgspec.json.decode(raw) if raw else []:
+        keys = msgspec.json.decode(raw) if raw else []
+        kept, ended = [], 0
+        for key in keys:
+            if tenant_id is not None:
+                stored = await self.store.get(key)
+                if stored is None:
+                    continue
+                try:
+                    in_tenant = msgspec.json.decode(stored).get("tenant_id") == str(tenant_id)
+                except msgspec.DecodeError:
+                    in_tenant = True
+                if not in_tenant:
+                    kept.append(key)
+                    continue
             await self.store.delete(key)
-        await self.store.delete(index_key)
+            ended += 1
+        if kept:
+            await self.store.set(index_key, msgspec.json.encode(kept), expires_in=self.max_age)
+        else:
+            await self.store.delete(index_key)
+        return ended
 
     async def _index(self, user_id: uuid.UUID, token: str) -> None:
         index_key = f"u:{user_id}"

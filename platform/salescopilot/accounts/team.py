@@ -112,29 +112,56 @@ class TeamService:
         membership = await self._get(membership_id)
         if not (can_assign(actor.role, membership.role) and can_assign(actor.role, role)):
             raise RoleNotAllowed()
+        return await self._set_role(membership, role)
+
+    async def remove(self, actor: Principal, membership_id: uuid.UUID) -> None:
+        membership = await self._get(membership_id)
+        if not can_assign(actor.role, membership.role):
+            raise RoleNotAllowed()
+        await self._remove(membership)
+
+    async def _set_role(self, membership: Membership, role: str, source: str | None = None) -> Membership:
         if membership.role == role:
             return membership
         await self._keep_an_owner(membership, leaving=role != "owner")
         before = membership.role
         membership.role = role
         await self.memberships.save(membership)
+        after = {"role": role, **({"source": source} if source else {})}
         await self.audit.record(
             "team.role_changed", target_type="membership", target_id=str(membership.id),
-            before={"role": before}, after={"role": role},
+            before={"role": before}, after=after,
         )
         return membership
 
-    async def remove(self, actor: Principal, membership_id: uuid.UUID) -> None:
-        membership = await self._get(membership_id)
-        if not can_assign(actor.role, membership.role):
-            raise RoleNotAllowed()
+    async def _remove(self, membership: Membership, source: str | None = None) -> None:
         await self._keep_an_owner(membership, leaving=True)
         await self.memberships.delete_where(Membership.id == membership.id)
         await self.user_tenants.unlink(membership.user, current_tenant_id())
         await self.audit.record(
             "team.member_removed", target_type="membership", target_id=str(membership.id),
             before={"user": str(membership.user), "role": membership.role},
+            after={"source": source} if source else None,
         )
+
+    # -- provisioning (SSO and SCIM act for the identity provider, not for a member) -----------
+
+    async def membership_of(self, user_id: uuid.UUID) -> Membership | None:
+        return await self.memberships.for_user(user_id)
+
+    async def set_role_from_provisioning(self, user_id: uuid.UUID, role: str, *, source: str) -> Membership | None:
+        """Give a member the role their identity provider says; the tenant keeps an owner."""
+        check_role(role)
+        membership = await self.memberships.for_user(user_id)
+        return await self._set_role(membership, role, source) if membership else None
+
+    async def remove_by_provisioning(self, user_id: uuid.UUID, *, source: str) -> Membership | None:
+        """Take a user out of the tenant because their identity provider deprovisioned them;
+        the removed membership (None if there was none)."""
+        membership = await self.memberships.for_user(user_id)
+        if membership is not None:
+            await self._remove(membership, source)
+        return membership
 
     async def bulk(
         self, actor: Principal, action: str, membership_ids: list[uuid.UUID], role: str | None = None

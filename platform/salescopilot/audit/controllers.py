@@ -38,7 +38,7 @@ def _filters(
 async def provide_audit_filters(
     actor: Annotated[str | None, Parameter(query="actor", required=False, max_length=320, description="Actor label contains")] = None,
     actor_id: Annotated[str | None, Parameter(query="actor_id", required=False, max_length=100)] = None,
-    actor_kind: Annotated[Literal["user", "api_key", "system", "anonymous"] | None, Parameter(query="actor_kind", required=False)] = None,
+    actor_kind: Annotated[Literal["user", "api_key", "scim_token", "system", "anonymous"] | None, Parameter(query="actor_kind", required=False)] = None,
     action: Annotated[str | None, Parameter(query="action", required=False, max_length=100, description="Exact action, or a prefix ending in '.' or '*'")] = None,
     target_type: Annotated[str | None, Parameter(query="target_type", required=False, max_length=63)] = None,
     target_id: Annotated[str | None, Parameter(query="target_id", required=False, max_length=320)] = None,

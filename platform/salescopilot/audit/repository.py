@@ -7,7 +7,6 @@ The only code that reads `audit_entry` (an architecture test checks it). Rows le
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -16,7 +15,7 @@ from piccolo.columns.combination import WhereRaw
 
 from salescopilot.audit.chain import ChainHead
 from salescopilot.audit.tables import AuditEntry
-from salescopilot.db.engine import is_postgres
+from salescopilot.db.engine import advisory_lock_key, is_postgres
 from salescopilot.listing import ListQuery, Page
 from salescopilot.tenancy.repository import TenantRepository
 
@@ -163,7 +162,5 @@ def filter_conditions(filter: AuditFilter) -> list[Any]:
 
 
 def _lock_key(tenant_id: uuid.UUID) -> int:
-    """A signed 64-bit advisory lock key for the tenant's chain (namespaced by a prefix)."""
-    digest = hashlib.sha256(b"salescopilot.audit-chain:" + tenant_id.bytes).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    return advisory_lock_key("audit-chain", tenant_id)
 

@@ -48,7 +48,7 @@ SECRET_KEY_NAMES = re.compile(
 MAX_SNAPSHOT_CHARS = 64 * 1024
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-ACTOR_KINDS = ("user", "api_key", "system", "anonymous")
+ACTOR_KINDS = ("user", "api_key", "scim_token", "system", "anonymous")
 #: Keys a list's `ListQuery.filters` may carry (the API's query parameters).
 FILTER_FIELDS = (
     "actor", "actor_id", "actor_kind", "action", "target_type", "target_id", "from", "to",

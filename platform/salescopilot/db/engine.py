@@ -9,9 +9,12 @@ table can silently fall back to the owner connection.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from piccolo.engine.base import Engine
@@ -47,6 +50,12 @@ def engine_from_url(url: str) -> Engine:
 
 def is_postgres(engine: Engine) -> bool:
     return isinstance(engine, PostgresEngine)
+
+
+def advisory_lock_key(purpose: str, tenant_id: uuid.UUID) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for (`purpose`, tenant)."""
+    digest = hashlib.sha256(f"salescopilot.{purpose}:".encode() + tenant_id.bytes).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def all_tables() -> list[type[Table]]:
@@ -116,3 +125,57 @@ async def connected(settings: Settings) -> AsyncIterator[Engine]:
         yield engine
     finally:
         await stop_database()
+
+
+async def execute_many(statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run `statement` (with `{}` placeholders) once per row of values, in the current
+    transaction, through the driver's own executemany: for batch inserts (a CSV import), where
+    building one query per row, or one huge multi-row query, costs more than the insert itself.
+    Values must be what the driver takes (the app's SQLite adapters convert UUIDs and times)."""
+    engine = get_engine()
+    transaction = engine.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("execute_many runs inside a transaction (a tenant scope)")
+    if not rows:
+        return
+    if is_postgres(engine):
+        parts = statement.split("{}")
+        sql = "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+        await transaction.connection.executemany(sql, rows)
+    else:
+        await transaction.connection.executemany(statement.replace("{}", "?"), rows)
+
+
+async def fetch_all(statement: str, values: Sequence[Any]) -> list[dict[str, Any]]:
+    """The rows of one query (with `{}` placeholders) run in the current transaction straight on
+    the driver: for lookups with a long `IN (...)` list of a batch's values, which Piccolo's query
+    builder takes longer to assemble than the database takes to answer."""
+    engine = get_engine()
+    transaction = engine.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("fetch_all runs inside a transaction (a tenant scope)")
+    if is_postgres(engine):
+        parts = statement.split("{}")
+        sql = "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+        return [dict(row) for row in await transaction.connection.fetch(sql, *values)]
+    return await transaction.connection.execute(statement.replace("{}", "?"), tuple(values))
+
+
+def among(
+    table: str, columns: str, tenant_id: Any, column: str, wanted: Sequence[str]
+) -> tuple[str, list[Any]]:
+    """A `fetch_all` statement and its values: `columns` of the tenant's rows of `table` whose
+    text `column` (unique per tenant) is one of `wanted` (a batch of a thousand). On PostgreSQL
+    one array parameter and an index lookup per value, whatever the plan (an `= ANY($1)` filter
+    under a generic plan compares each row with every value); `IN (...)` on SQLite."""
+    if is_postgres(get_engine()):
+        # LATERAL: one probe of the (tenant, column) index per value. A plain join let the planner
+        # pick a hash join over a scan of the whole table while it grew during an import.
+        return (
+            f"SELECT {columns} FROM unnest({{}}::text[]) AS wanted(item) CROSS JOIN LATERAL "
+            f"(SELECT * FROM {table} WHERE {table}.tenant = {{}} AND {table}.{column} = wanted.item "
+            f"LIMIT 1) AS {table}",
+            [list(wanted), tenant_id],
+        )
+    marks = ", ".join("{}" for _ in range(max(len(wanted), 1)))
+    return f"SELECT {columns} FROM {table} WHERE tenant = {{}} AND {column} IN ({marks})", [tenant_id, *wanted]

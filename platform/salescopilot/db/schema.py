@@ -4,6 +4,8 @@ idempotently after every `db migrate`:
 - composite unique indexes (`UNIQUE_TOGETHER` on a table class);
 - composite indexes (`INDEX_TOGETHER`), e.g. (tenant, created_at) so a tenant's list page sorted
   by creation reads its 20 rows from the index instead of sorting every row of the tenant;
+- partial indexes (`PARTIAL_INDEXES`: (name, columns, predicate)), e.g. only the outbox rows
+  waiting to be claimed, so a claim neither scans nor rewrites entries of rows already sent;
 - append-only tables (`APPEND_ONLY = True`): UPDATE, DELETE and TRUNCATE refused by triggers;
 - on PostgreSQL, row-level security on every `TenantOwned` table, and the app role's grants.
 
@@ -70,6 +72,14 @@ def schema_statements(postgres: bool, app_role: str | None = None) -> list[str]:
             quoted = ", ".join('"' + c + '"' for c in cols)
             statements.append(
                 f"CREATE INDEX IF NOT EXISTS {name}_{'_'.join(cols)}_idx ON {name} ({quoted})"
+            )
+        for suffix, columns, predicate in getattr(table, "PARTIAL_INDEXES", ()):
+            cols = [_ident(c) for c in columns]
+            quoted = ", ".join('"' + c + '"' for c in cols)
+            # The predicate is a constant of the table class, never input.
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {name}_{_ident(suffix)}_idx ON {name} ({quoted}) "
+                f"WHERE {predicate}"
             )
     if postgres:
         statements.append(AUDIT_HEAD_FUNCTION)

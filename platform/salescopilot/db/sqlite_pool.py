@@ -129,6 +129,14 @@ class SQLiteConnection:
     #: Piccolo's and aiosqlite's name for the same thing.
     execute_fetchall = execute
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One write statement for many rows of values, on the connection's thread."""
+        if self._conn is None:
+            raise sqlite3.ProgrammingError("connection is closed")
+        self._wrote = True
+        await self._in_thread(self._conn.executemany, sql, rows)
+        self._locked = self._conn is not None and self._conn.in_transaction
+
     async def rollback(self) -> None:
         if self.in_transaction:
             await self.execute("ROLLBACK")

@@ -121,6 +121,7 @@ class SendFailure(Exception):
         permanent: bool,
         smtp_code: int | None = None,
         enhanced_status: str | None = None,
+        mailbox_fault: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -128,6 +129,9 @@ class SendFailure(Exception):
         self.smtp_code = smtp_code
         #: RFC 3463 enhanced status code, e.g. "5.1.1".
         self.enhanced_status = enhanced_status
+        #: The mailbox itself is at fault (login refused, TLS failure, sender address refused),
+        #: not the recipient or the moment: counted against the mailbox's health.
+        self.mailbox_fault = mailbox_fault
 
 
 class DeliveryUncertain(Exception):
@@ -193,6 +197,10 @@ class MailProvider(PluginClass):
     @abc.abstractmethod
     async def check_connection(self) -> ConnectionCheck:
         """Log in (send and receive side) without sending anything."""
+
+    async def close(self) -> None:
+        """Close pooled connections. The core keeps one provider instance per mailbox and reuses
+        it across sends; it calls this when the mailbox's settings change or the process stops."""
 
 
 # --- CRM connectors -----------------------------------------------------------------------------
@@ -398,3 +406,21 @@ async def tenant_has_enabled(plugin_class: type[PluginClass]) -> bool:
     from salescopilot.plugin_system.service import plugin_enabled
 
     return await plugin_enabled(plugin_class)
+
+
+@dataclass(frozen=True, slots=True)
+class MailTransportSettings:
+    """The operator's settings for every mail connection (`SALESCOPILOT_MAIL__*`)."""
+
+    smtp_timeout: float
+    imap_timeout: float
+    #: A PEM bundle to trust besides the system CAs, or None.
+    extra_ca_file: Path | None
+
+
+def mail_transport_settings() -> MailTransportSettings:
+    """Timeouts and extra CA of mail connections, for mail provider plugins."""
+    from salescopilot.settings import get_settings
+
+    mail = get_settings().mail
+    return MailTransportSettings(mail.smtp_timeout, mail.imap_timeout, mail.extra_ca_file)

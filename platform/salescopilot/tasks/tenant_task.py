@@ -29,7 +29,7 @@ import structlog
 
 from salescopilot.errors import DomainError
 from salescopilot.tasks.registry import AppTask, TaskPolicy, register_task
-from salescopilot.tenancy.context import TenantRef, tenant_scope
+from salescopilot.tenancy.context import TenantRef, tenant_context, tenant_scope
 
 R = TypeVar("R")
 
@@ -61,9 +61,15 @@ def tenant_task(
     max_retries: int | None = None,
     no_retry_on: Iterable[type[BaseException]] = (),
     write: bool = True,
+    own_transactions: bool = False,
 ) -> Callable[[Callable[..., Awaitable[R]]], AppTask]:
     """Declare an async function as the tenant task `name` (dotted, stable: it is what the queue
     stores). Its first parameter must be `tenant_id`.
+
+    `own_transactions=True` is for long jobs that commit as they go (a CSV import in batches,
+    sending mail between writes): the tenant is still checked and is the current tenant, but the
+    body runs outside any transaction and opens `tenant_scope(...)` itself for each unit of work,
+    so each commits on its own.
 
     `max_retries` overrides `tasks.max_retries`; `no_retry_on` lists exception types that fail
     at once; `write=False` runs the body in a read transaction (on SQLite a deferred one, which
@@ -87,6 +93,9 @@ def tenant_task(
             with structlog.contextvars.bound_contextvars(
                 tenant_id=str(tenant.id), tenant=tenant.slug, task=name
             ):
+                if own_transactions:
+                    with tenant_context(tenant):
+                        return await body(tenant.id, *args, **kwargs)
                 async with tenant_scope(tenant, write=write):
                     return await body(tenant.id, *args, **kwargs)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -73,6 +73,19 @@ class TenantScope:
             await self.transaction.rollback()
 
 
+@contextlib.contextmanager
+def tenant_context(tenant: TenantRef) -> Iterator[None]:
+    """Act for `tenant` without a transaction: for long work (sending mail) that opens its own
+    short `tenant_scope`s one after another, committing each, instead of one that spans it all."""
+    if _current_scope.get() is not None:
+        raise RuntimeError("tenant_context cannot be entered inside a tenant scope")
+    token = _current_tenant.set(tenant)
+    try:
+        yield
+    finally:
+        _current_tenant.reset(token)
+
+
 @contextlib.asynccontextmanager
 async def tenant_scope(tenant: TenantRef, *, write: bool = True) -> AsyncIterator[TenantScope]:
     """Act for `tenant` inside one transaction: committed on success, rolled back on error.
@@ -82,9 +95,9 @@ async def tenant_scope(tenant: TenantRef, *, write: bool = True) -> AsyncIterato
     transaction-local setting cannot be restored halfway through.
     """
     outer = _current_tenant.get()
-    if outer is not None:
-        if outer.id != tenant.id:
-            raise RuntimeError("cannot enter a tenant scope for another tenant inside a scope")
+    if outer is not None and outer.id != tenant.id:
+        raise RuntimeError("cannot enter a tenant scope for another tenant inside a scope")
+    if outer is not None and _current_scope.get() is not None:
         yield TenantScope(tenant, _JoinedTransaction())
         return
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,10 @@ from salescopilot.accounts.throttle import LoginThrottle
 from salescopilot.clock import Clock, system_clock
 from salescopilot.crypto import SecretBox
 from salescopilot.db.engine import start_database, stop_database
+from salescopilot.mailcatcher.pages import MailCatcherPages
+from salescopilot.mailcatcher.server import MailCatcher
 from salescopilot.settings import Settings, get_settings
+from salescopilot.sso.state import SamlState
 from salescopilot.tasks.worker import task_runtime
 from salescopilot.tenancy.resolution import TenantResolver
 from salescopilot.web.assets import missing_vendor_assets
@@ -52,6 +56,8 @@ class AppServices:
     plugin_manager: pluggy.PluginManager
     #: Nonces of redeemed tenant hand-off tokens (each works once).
     used_handoff_tokens: Store
+    #: Pending SAML requests and the assertion replay cache (in Redis when sessions are).
+    saml_state: SamlState
 
 
 def _store(settings: Settings, namespace: str) -> Store:
@@ -100,11 +106,14 @@ def create_app(
         throttle=LoginThrottle(_store(settings, "throttle"), settings.login_throttle),
         plugin_manager=pm,
         used_handoff_tokens=_store(settings, "handoff"),
+        saml_state=SamlState(_store(settings, "saml")),
     )
 
     from salescopilot.web.routes import core_route_handlers
 
     plugin_routes = [handler for handlers in pm.hook.register_routes() for handler in handlers or []]
+    # The mail catcher's page exists only while the catcher runs (demo and development).
+    catcher_routes = [MailCatcherPages] if settings.mail_catcher.enabled else []
 
     async def on_startup(app: Litestar) -> None:
         await start_database(settings)
@@ -112,8 +121,15 @@ def create_app(
         runtime = task_runtime(settings)
         await runtime.__aenter__()
         app.state.task_runtime = runtime
+        if settings.mail_catcher.enabled:
+            catcher = MailCatcher(settings, clock)
+            await asyncio.to_thread(catcher.start)
+            app.state.mail_catcher = catcher
 
     async def on_shutdown(app: Litestar) -> None:
+        catcher = app.state.pop("mail_catcher", None)
+        if catcher is not None:
+            await asyncio.to_thread(catcher.stop)
         runtime = app.state.pop("task_runtime", None)
         if runtime is not None:
             await runtime.__aexit__(None, None, None)
@@ -143,7 +159,7 @@ def create_app(
         ),
     )
     app = Litestar(
-        route_handlers=[*core_route_handlers(), *plugin_routes, vendor, metrics],
+        route_handlers=[*core_route_handlers(), *plugin_routes, *catcher_routes, vendor, metrics],
         middleware=[PrometheusConfig(app_name="salescopilot", group_path=True).middleware, RequestPipeline],
         guards=[permission_guard],
         exception_handlers=EXCEPTION_HANDLERS,

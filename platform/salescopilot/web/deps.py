@@ -9,6 +9,11 @@ from salescopilot.accounts.api_keys import ApiKeyService
 from salescopilot.accounts.handoff import TenantHandoff
 from salescopilot.accounts.service import AccountService
 from salescopilot.accounts.team import TeamService
+from salescopilot.scim.groups import ScimGroupService
+from salescopilot.scim.service import ScimService
+from salescopilot.scim.tokens import ScimTokenService
+from salescopilot.sso.login import SsoLoginService
+from salescopilot.sso.service import SsoSettingsService
 
 
 def account_service(connection: ASGIConnection) -> AccountService:
@@ -38,6 +43,81 @@ def team_service(connection: ASGIConnection) -> TeamService:
 def api_key_service(connection: ASGIConnection) -> ApiKeyService:
     services = connection.app.state.services
     return ApiKeyService(clock=services.clock, permissions=services.permissions)
+
+
+def sso_settings_service(connection: ASGIConnection) -> SsoSettingsService:
+    services = connection.app.state.services
+    return SsoSettingsService(clock=services.clock, secret_box=services.secret_box)
+
+
+def sso_login_service(connection: ASGIConnection) -> SsoLoginService:
+    services = connection.app.state.services
+    return SsoLoginService(
+        settings=sso_settings_service(connection),
+        accounts=account_service(connection),
+        state=services.saml_state,
+        clock=services.clock,
+    )
+
+
+def scim_service(connection: ASGIConnection) -> ScimService:
+    services = connection.app.state.services
+    return ScimService(
+        clock=services.clock,
+        sessions=services.sessions,
+        api_keys=api_key_service(connection),
+        accounts=account_service(connection),
+    )
+
+
+def scim_group_service(connection: ASGIConnection) -> ScimGroupService:
+    return ScimGroupService(clock=connection.app.state.services.clock)
+
+
+def scim_token_service(connection: ASGIConnection) -> ScimTokenService:
+    return ScimTokenService(clock=connection.app.state.services.clock)
+
+
+def public_origin(connection: ASGIConnection) -> str:
+    """scheme://host[:port] as the user reached us: forwarded host and protocol only from
+    trusted proxies (as for tenant resolution); https whenever cookies are secure."""
+    from salescopilot.web.middleware import client_address
+
+    state = connection.app.state
+    peer = connection.scope.get("client")[0] if connection.scope.get("client") else None
+    _, host = client_address(connection.scope, connection.headers, state.trusted_proxies)
+    scheme = connection.url.scheme
+    if state.trusted_proxies.trusts(peer):
+        scheme = connection.headers.get("x-forwarded-proto", scheme).split(",")[0].strip() or scheme
+    if state.settings.secure_cookies:
+        scheme = "https"
+    return f"{scheme}://{host}"
+
+
+def lead_service(connection: ASGIConnection):
+    from salescopilot.leads.service import LeadService
+
+    services = connection.app.state.services
+    return LeadService(clock=services.clock, plugin_manager=services.plugin_manager)
+
+
+def import_service(connection: ASGIConnection):
+    from salescopilot.leads.imports import ImportService
+
+    services = connection.app.state.services
+    return ImportService(clock=services.clock, var_dir=services.settings.var_dir)
+
+
+def suppression_service(connection: ASGIConnection):
+    from salescopilot.suppression.service import SuppressionService
+
+    return SuppressionService(connection.app.state.services.clock)
+
+
+def template_service(connection: ASGIConnection):
+    from salescopilot.templates.service import TemplateService
+
+    return TemplateService(clock=connection.app.state.services.clock)
 
 
 def safe_next(target: str | None) -> str:

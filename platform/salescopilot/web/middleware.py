@@ -24,6 +24,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from salescopilot.accounts.api_keys import ApiKeyService
 from salescopilot.accounts.service import AccountService
 from salescopilot.actor import Actor, acting_as, with_identity
+from salescopilot.scim.tokens import ScimTokenService
 from salescopilot.errors import DomainError, NotAuthenticated, PermissionDenied
 from salescopilot.tenancy.context import tenant_scope
 from salescopilot.web.errors import error_body
@@ -31,6 +32,7 @@ from salescopilot.web.theming import set_current_brand
 
 log = structlog.get_logger("salescopilot.web")
 
+SCIM_PATH = "/scim/"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -118,7 +120,7 @@ class RequestPipeline:
         )
         structlog.contextvars.bind_contextvars(tenant=tenant.slug)
         scope.setdefault("state", {})["tenant"] = tenant
-        async with tenant_scope(tenant, write=scope["method"] not in SAFE_METHODS) as tscope:
+        async with tenant_scope(tenant, write=_writes(scope)) as tscope:
             try:
                 await self._authenticate(scope, headers)
             except DomainError as error:
@@ -135,6 +137,16 @@ class RequestPipeline:
         state = scope["app"].state
         services = state.services
         token = _bearer_token(headers)
+        if scope["path"].startswith(SCIM_PATH):
+            # SCIM answers only its own bearer tokens, never a session or an API key.
+            if token is None:
+                return
+            principal = await ScimTokenService(clock=services.clock).authenticate(token)
+            if principal is None:
+                raise NotAuthenticated("The SCIM token is invalid or revoked.")
+            with_identity("scim_token", str(principal.api_key_id), principal.label)
+            scope["principal"] = principal
+            return
         if token is not None:
             principal = await ApiKeyService(clock=services.clock, permissions=services.permissions).authenticate(token)
             if principal is None:
@@ -256,3 +268,13 @@ def _cookie(headers: Headers, name: str) -> str | None:
     morsel = jar.get(name)
     return morsel.value if morsel else None
 
+
+def _writes(scope: Scope) -> bool:
+    """Whether the request may write: unsafe methods, and safe ones whose handler declares
+    `opt={"writes": True}` (a GET that records an audit entry). On SQLite a read transaction
+    that later writes cannot wait for another writer; it fails at once, so it must not start
+    as a read."""
+    if scope["method"] not in SAFE_METHODS:
+        return True
+    handler = scope.get("route_handler")
+    return bool(handler is not None and handler.opt.get("writes"))

@@ -3,12 +3,8 @@ processes, started with this test's database and Redis queue in their environmen
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ from taskiq.exceptions import TaskiqResultTimeoutError
 
 from salescopilot.tasks import create_broker, set_broker
 from tests.integration.tasks import worker_probe_tasks as probe
+from tests.processes import Service, running, salescopilot_command, wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 #: Extra task modules the subprocesses import (the repository root is on their PYTHONPATH).
@@ -24,51 +21,6 @@ WORKER_PROBES = "tests.integration.tasks.worker_probe_tasks"
 SCHEDULER_PROBES = "tests.integration.tasks.scheduler_probe_tasks"
 
 pytestmark = pytest.mark.redis
-
-
-def salescopilot_command() -> list[str]:
-    script = Path(sys.executable).parent / "salescopilot"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from salescopilot.cli import main; main()"]
-
-
-class Service:
-    """A `salescopilot` subprocess in its own process group, its output in a log file."""
-
-    def __init__(self, args: list[str], log_path: Path) -> None:
-        self.log_path = log_path
-        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "PYTHONPATH": path}
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                salescopilot_command() + args,
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
-
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, as a process supervisor would send; returns the exit code."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"did not stop within {timeout}s after SIGTERM:\n{self.output()}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole group: the command and every worker process it started."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(10)
 
 
 @pytest.fixture
@@ -104,35 +56,12 @@ async def redis(redis_settings):
     await connection.aclose()
 
 
-def running(pid: int) -> bool:
-    """Whether `pid` is alive (an unreaped zombie is not: its orphan may wait for a reaper)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 async def result_of(task, *services: Service, timeout: float = 45):
     try:
         return await task.wait_result(timeout=timeout, check_interval=0.1)
     except TaskiqResultTimeoutError:
         logs = "\n".join(f"--- {s.log_path.name}\n{s.output()}" for s in services)
         pytest.fail(f"no result within {timeout}s\n{logs}")
-
-
-async def wait_for(condition, timeout: float, what: str, *services: Service):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await condition():
-            return
-        await asyncio.sleep(0.1)
-    logs = "\n".join(f"--- {s.log_path.name}\n{s.output()}" for s in services)
-    pytest.fail(f"timed out waiting for {what}\n{logs}")
 
 
 async def test_a_tenant_task_runs_in_a_worker_process(spawn, client, tenant_a, tenant_b):

@@ -1,0 +1,1 @@
+"""Leads: the people a tenant writes to, their lists, CSV import and export."""

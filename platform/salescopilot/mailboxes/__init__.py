@@ -1,0 +1,1 @@
+"""Sender mailboxes: accounts, caps, warmup, windows, health and pools (DESIGN.md §4)."""

@@ -1,0 +1,418 @@
+"""The rules of the send ledger: enqueueing, the claim, and the admin's actions.
+
+The claim (`claim_due`) runs in one short transaction under the tenant's claim lock: it frees
+expired leases, reads every mailbox's durable usage, asks `plan_claims` what may go now, and marks
+those messages claimed with a lease (and the others with why they wait). Sending is `sender.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+from salescopilot.audit.service import AuditService
+from salescopilot.clock import Clock, system_clock
+from salescopilot.errors import Conflict, NotFound, ValidationFailed
+from salescopilot.listing import ListQuery, Page
+from salescopilot.mail.message import message_id_domain, new_message_id, reply_subject
+from salescopilot.mailboxes.limits import DAY, MailboxLimits, MailboxUsage, remaining_today
+from salescopilot.mailboxes.repository import (
+    MailboxPoolMemberRepository,
+    MailboxRepository,
+    SendingPolicyRepository,
+)
+from salescopilot.mailboxes.schemas import WindowSettings, limits_of, sender_address
+from salescopilot.mailboxes.service import MailboxNotFound
+from salescopilot.mailboxes.tables import Mailbox
+from salescopilot.outbox.repository import OutboxRepository
+from salescopilot.outbox.rotation import Candidate, ClaimPlan, MailboxState, plan_claims
+from salescopilot.outbox.tables import OutboxMessage
+from salescopilot.settings import OutboxSettings
+from salescopilot.suppression.service import SuppressionService
+
+#: The ledger's states, and the ones a person sees together on one tab of the outbox page.
+STATES = ("queued", "claimed", "sending", "retry", "sent", "failed", "uncertain", "paused", "cancelled")
+STATE_GROUPS: dict[str, tuple[str, ...]] = {
+    "queued": ("queued", "retry", "claimed", "sending", "paused"),
+    "sent": ("sent",),
+    "failed": ("failed",),
+    "uncertain": ("uncertain",),
+    "cancelled": ("cancelled",),
+}
+
+#: When a waiting message has no time at which its reason may change ("mailbox paused"), look
+#: at it again after this long instead of on every pass.
+RECHECK = dt.timedelta(minutes=10)
+
+
+class OutboxMessageNotFound(NotFound):
+    code = "OUTBOX_MESSAGE_NOT_FOUND"
+    default_message = "No such message."
+
+
+class OutboxStateConflict(Conflict):
+    code = "OUTBOX_STATE_CONFLICT"
+    default_message = "The message is not in a state that allows this."
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message the scheduler or the composer wants sent."""
+
+    enrollment: uuid.UUID
+    step: int
+    recipient_email: str
+    subject: str
+    text: str
+    html: str = ""
+    recipient_name: str = ""
+    #: Send from this mailbox, or pick one from `pool` (a lead stays on its first mailbox).
+    mailbox: uuid.UUID | None = None
+    pool: uuid.UUID | None = None
+    campaign: uuid.UUID | None = None
+    lead: uuid.UUID | None = None
+    timezone: str = ""
+    country: str = ""
+    #: Reply in the thread of the enrollment's earlier messages.
+    thread: bool = False
+    due_at: dt.datetime | None = None
+    window: WindowSettings | None = None
+    track_opens: bool = False
+    track_clicks: bool = False
+
+
+@dataclass(slots=True)
+class ClaimResult:
+    claimed: list[uuid.UUID] = field(default_factory=list)
+    plan: ClaimPlan | None = None
+
+
+def history_depth(limits: MailboxLimits) -> int:
+    """How many of a mailbox's latest sends its caps can need: as many as its largest cap
+    (0 without caps: then only its pacing matters)."""
+    caps = [c for c in (limits.daily_cap, limits.hourly_cap, limits.minute_cap) if c is not None]
+    if limits.warmup is not None:
+        caps.append(limits.warmup.target)
+    return max(caps, default=0)
+
+
+async def read_mailbox_states(
+    messages: OutboxRepository, rows: list, now: dt.datetime
+) -> list[MailboxState]:
+    """The claim's (and the dry run's) view of each mailbox: its limits and its durable usage.
+    Reads only the latest sends its caps can need, never the whole day's mail."""
+    limits = {row.id: limits_of(row) for row in rows}
+    recent = await messages.recent_reservations({m: history_depth(lim) for m, lim in limits.items()}, now - DAY)
+    pools = await MailboxPoolMemberRepository().pools_by_mailbox()
+    states = []
+    for row in rows:
+        usage = MailboxUsage(sends=sorted(t for t, _ in recent.get(row.id, ())), next_send_at=row.next_send_at)
+        states.append(MailboxState(
+            id=row.id, email=row.email, status=row.status, limits=limits[row.id], usage=usage,
+            pools=frozenset(pools.get(row.id, ())), probe_at=row.probe_at, status_reason=row.status_reason,
+        ))
+    return states
+
+
+async def read_domain_usage(
+    messages: OutboxRepository, states: list[MailboxState], candidates: list[Candidate], now: dt.datetime
+) -> None:
+    """Fill in the recent sends to the candidates' recipient domains of the mailboxes that have a
+    per-domain cap (and could send them); the candidates themselves (already claimed on
+    PostgreSQL) are not counted."""
+    capped = {s.id: s for s in states if s.limits.domain_daily_cap is not None}
+    if not capped:
+        return
+    pairs: dict[tuple[uuid.UUID, str], int] = {}
+    for candidate in candidates:
+        options = [candidate.mailbox] if candidate.mailbox else [s.id for s in capped.values() if candidate.pool in s.pools]
+        for mailbox in options:
+            if mailbox in capped:
+                pairs[(mailbox, candidate.recipient_domain)] = capped[mailbox].limits.domain_daily_cap  # type: ignore[assignment]
+    excluding = {c.id for c in candidates}
+    for (mailbox, domain), times in (await messages.recent_domain_reservations(pairs, now - DAY, excluding=excluding)).items():
+        capped[mailbox].usage.by_domain[domain] = sorted(times)
+
+
+async def read_quota(now: dt.datetime, messages: OutboxRepository) -> tuple[int | None, list[dt.datetime]]:
+    """(the tenant's daily quota or None, its latest sends the quota can need, oldest first)."""
+    policy = await SendingPolicyRepository().find_one()
+    if policy is None or policy.daily_quota is None:
+        return None, []
+    return policy.daily_quota, sorted(await messages.tenant_reservations(now - DAY, max(1, policy.daily_quota)))
+
+
+def candidate_of(row: dict) -> Candidate:
+    window = WindowSettings.model_validate(row["window"]).to_window() if row.get("window") else None
+    return Candidate(
+        id=row["id"], due_at=row["due_at"], recipient_domain=row["recipient_domain"],
+        mailbox=row["mailbox"], pool=row["pool"], timezone=row["recipient_timezone"] or None,
+        country=row["recipient_country"] or None, window=window,
+    )
+
+
+class OutboxService:
+    SORTABLE = OutboxRepository.sortable
+
+    def __init__(self, settings: OutboxSettings, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.messages = OutboxRepository()
+        self.mailboxes = MailboxRepository()
+        self.audit = AuditService(clock)
+
+    # -- enqueueing -----------------------------------------------------------------------------
+
+    async def enqueue(self, new: NewMessage) -> OutboxMessage:
+        """Add a message to the ledger, or return the one already there for this enrollment and
+        step: asking twice never sends twice."""
+        existing = await self.messages.find_one(
+            OutboxMessage.enrollment == new.enrollment, OutboxMessage.step == new.step
+        )
+        if existing is not None:
+            return existing
+        email = new.recipient_email.strip()
+        local, _, domain = email.rpartition("@")
+        if not local or not domain or any(c in email for c in " \r\n<>"):
+            raise ValidationFailed(f"{email!r} is not an email address", details={"recipient": email})
+        if new.mailbox is None and new.pool is None:
+            raise ValidationFailed("A message needs a mailbox or a mailbox pool to send from.")
+        earlier = [m for m in await self.messages.of_enrollment(new.enrollment) if m.step < new.step]
+        mailbox = new.mailbox or next((m.mailbox for m in earlier if m.mailbox), None)
+        subject, in_reply_to, references = new.subject, "", ""
+        if new.thread and earlier:
+            chain = [m.message_id for m in earlier]
+            in_reply_to, references = chain[-1], " ".join(chain)
+            subject = reply_subject(earlier[0].subject)
+        now = self.clock.now()
+        row = OutboxMessage(
+            id=uuid.uuid4(),
+            enrollment=new.enrollment,
+            step=new.step,
+            campaign=new.campaign,
+            lead=new.lead,
+            pool=new.pool,
+            mailbox=mailbox,
+            message_id=new_message_id(await self._message_id_domain(mailbox, new.pool, domain)),
+            recipient_email=email,
+            recipient_name=new.recipient_name,
+            recipient_domain=domain.lower(),
+            recipient_timezone=new.timezone,
+            recipient_country=new.country.upper()[:2],
+            subject=subject,
+            body_text=new.text,
+            body_html=new.html,
+            in_reply_to=in_reply_to,
+            references=references,
+            track_opens=new.track_opens,
+            track_clicks=new.track_clicks,
+            window=new.window.model_dump(mode="json") if new.window else {},
+            state="queued",
+            due_at=new.due_at or now,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.messages.add(row)
+        return row
+
+    async def _message_id_domain(self, mailbox: uuid.UUID | None, pool: uuid.UUID | None, fallback: str) -> str:
+        """The sending domain for the Message-ID: the mailbox's, or the pool's first mailbox's."""
+        if mailbox is None and pool is not None:
+            members = sorted(await MailboxPoolMemberRepository().members(pool))
+            mailbox = members[0] if members else None
+        row = await self.mailboxes.get(mailbox) if mailbox else None
+        return message_id_domain(row.email if row else "x@" + fallback)
+
+    # -- the claim ------------------------------------------------------------------------------
+
+    async def claim_due(self, owner: str, *, limit: int | None = None) -> ClaimResult:
+        """Claim the messages that may go out now (see the module docstring). Must run in a
+        write transaction of its own: the claim lock is held until it commits."""
+        limit = limit or self.settings.claim_batch
+        await self.messages.lock_claims()
+        now = self.clock.now()
+        await self.messages.release_expired_claims(now)
+        await self.messages.expire_sending(now, now + dt.timedelta(seconds=self.settings.reconcile_after))
+        states = await read_mailbox_states(self.messages, await self.mailboxes.sendable(), now)
+        stored = {state.id: state.usage.next_send_at for state in states}
+        # Read only: a pass with nothing to do writes nothing (the row is made when needed).
+        quota, used = await read_quota(now, self.messages)
+        quota_left = quota_freed_at = None
+        if quota is not None:
+            quota_left = quota - len(used)
+            if quota_left <= 0 and used and quota > 0:
+                quota_freed_at = used[len(used) - quota] + DAY
+
+        # How many due messages to read per mailbox that can send now: one for a paced mailbox
+        # (its gap closes after one), else a fair share of the batch within its remaining room.
+        open_states = [state for state in states if state.wait(now) is None]
+        share = max(1, -(-limit // max(1, len(open_states))))
+        allowances: dict[uuid.UUID, int] = {}
+        open_pools: set[uuid.UUID] = set()
+        for state in open_states:
+            paced = state.limits.min_gap > 0 or state.limits.jitter > 0 or state.status == "quarantined"
+            room = remaining_today(state.limits, state.usage, now)
+            allowances[state.id] = 1 if paced else max(1, min(share, room))
+            open_pools |= state.pools
+        lease_until = now + dt.timedelta(seconds=self.settings.lease_seconds)
+        claimed_early = self.messages.claims_in_one_statement
+        if claimed_early:
+            sticky = await self.messages.claim_for_mailboxes(allowances, owner, lease_until, now)
+        else:
+            sticky = await self.messages.due_for_mailboxes(allowances, now)
+        fresh = await self.messages.due_without_mailbox(sorted(open_pools), now, limit)
+        on_mailbox = await self.messages.mailboxes_of_enrollments(sorted({r["enrollment"] for r in fresh}))
+        for row in fresh:
+            row["mailbox"] = on_mailbox.get(row["enrollment"])
+        # The suppression list is honoured at the last moment (an unsubscribe may be seconds old).
+        suppressed_addresses = await SuppressionService(self.clock).blocked(r["recipient_email"] for r in sticky + fresh)
+        suppressed = [r["id"] for r in sticky + fresh if r["recipient_email"].lower() in suppressed_addresses]
+        await self.messages.fail_suppressed(suppressed, now)
+        candidates = [candidate_of(r) for r in sticky + fresh if r["id"] not in set(suppressed)]
+        await read_domain_usage(self.messages, states, candidates, now)
+
+        plan = plan_claims(states, candidates, now, quota_left=quota_left, quota_freed_at=quota_freed_at, limit=limit)
+        early = {row["id"] for row in sticky} - set(suppressed) if claimed_early else set()
+        await self.messages.claim(
+            [(c.id, m.id) for c, m in plan.assigned if c.id not in early], owner, lease_until, now
+        )
+        waits = [(c.id, w.until if w.until and w.until > now else now + RECHECK, w.reason[:500]) for c, w in plan.waiting]
+        await self.messages.postpone([w for w in waits if w[0] not in early], now)
+        if early:
+            # Claimed as they were read, but not sent now: back to the queue.
+            sent_now = {c.id for c, _ in plan.assigned}
+            decided = sent_now | {w[0] for w in waits}
+            await self.messages.release(
+                [w for w in waits if w[0] in early] + [(i, None, "") for i in early - decided], owner, now
+            )
+        await self._record_pacing([(state, stored[state.id]) for state in states], now)
+        return ClaimResult(claimed=[c.id for c, _ in plan.assigned], plan=plan)
+
+    async def _record_pacing(
+        self, states_with_stored: list[tuple[MailboxState, dt.datetime | None]], now: dt.datetime
+    ) -> None:
+        """Store each mailbox's next send time and why an active mailbox waits, where changed."""
+        changes = []
+        for state, stored_next_send_at in states_with_stored:
+            wait = state.wait(now)
+            if wait is not None and wait.reason.startswith("pacing"):
+                wait = None  # the gap between sends is the normal rhythm, not worth a notice
+            reason = state.status_reason if state.status != "active" else (wait.reason if wait else "")
+            if state.usage.next_send_at != stored_next_send_at or reason != state.status_reason:
+                changes.append((state.id, state.usage.next_send_at, reason))
+        await self.mailboxes.set_pacing(changes)
+
+    # -- a person's actions ---------------------------------------------------------------------
+
+    async def get(self, message: uuid.UUID) -> OutboxMessage:
+        row = await self.messages.get(message)
+        if row is None:
+            raise OutboxMessageNotFound()
+        return row
+
+    async def retry(self, message: uuid.UUID) -> OutboxMessage:
+        """Send a dead letter (failed, not a hard bounce) or an uncertain message again. An
+        uncertain one may then arrive twice: the page says so before the admin confirms."""
+        row = await self.get(message)
+        if row.state not in ("failed", "uncertain") or row.failure in ("bounced", "suppressed"):
+            raise OutboxStateConflict(
+                f"A {row.state} message{' (' + row.failure + ')' if row.failure else ''} cannot be retried.",
+                details={"state": row.state, "failure": row.failure},
+            )
+        now = self.clock.now()
+        if not await self.messages.settle(row.id, row.state, {
+            "state": "retry", "due_at": now, "failure": "", "wait_reason": "retried by an admin",
+            "reserved_at": None, "updated_at": now,
+        }):
+            raise OutboxStateConflict("The message changed meanwhile; reload and try again.")
+        await self.audit.record("outbox.retried", target_type="outbox_message", target_id=str(row.id),
+                                before={"state": row.state, "last_error": row.last_error})
+        return await self.get(message)
+
+    async def mark_sent(self, message: uuid.UUID) -> OutboxMessage:
+        """An admin found an uncertain message in the mailbox: record it as sent, never resend."""
+        row = await self.get(message)
+        now = self.clock.now()
+        if row.state != "uncertain" or not await self.messages.settle(row.id, "uncertain", {
+            "state": "sent", "sent_at": now, "wait_reason": "", "updated_at": now,
+        }):
+            raise OutboxStateConflict("Only an uncertain message can be marked as sent.")
+        await self.audit.record("outbox.marked_sent", target_type="outbox_message", target_id=str(row.id))
+        return await self.get(message)
+
+    async def cancel(self, message: uuid.UUID) -> OutboxMessage:
+        row = await self.get(message)
+        now = self.clock.now()
+        if row.state not in ("queued", "retry", "paused", "uncertain") or not await self.messages.settle(
+            row.id, row.state, {"state": "cancelled", "failure": "cancelled", "updated_at": now}
+        ):
+            raise OutboxStateConflict(f"A {row.state} message cannot be cancelled.")
+        await self.audit.record("outbox.cancelled", target_type="outbox_message", target_id=str(row.id),
+                                before={"state": row.state})
+        return await self.get(message)
+
+    async def send_test(self, mailbox: uuid.UUID, to: str) -> OutboxMessage:
+        """A one-off test message from `mailbox` to `to`, through the ledger like any other, so
+        it is sent once and within the mailbox's limits. The caller wakes the sender."""
+        row = await self.mailboxes.get(mailbox)
+        if row is None:
+            raise MailboxNotFound()
+        try:
+            recipient = sender_address(to)
+        except ValueError as error:
+            raise ValidationFailed(f"{to!r} is not an email address: {error}", details={"to": to}) from None
+        message = await self.enqueue(NewMessage(
+            enrollment=uuid.uuid4(), step=0, mailbox=mailbox, recipient_email=recipient,
+            subject=f"Test message from {row.from_name or row.email}",
+            text=("This is a test message sent through Sales Copilot to check that this mailbox "
+                  "sends. It went through the outbox like every campaign message: once, within "
+                  "the mailbox's limits and sending window."),
+        ))
+        await self.audit.record("outbox.test_queued", target_type="outbox_message", target_id=str(message.id),
+                                after={"mailbox": str(mailbox), "to": recipient})
+        return message
+
+    async def pause_campaign(self, campaign: uuid.UUID) -> int:
+        """Hold every waiting message of the campaign. Messages already claimed or being handed
+        off finish; nothing is resent on resume because nothing sent is ever queued again."""
+        return await self.messages.set_state_where_campaign(
+            campaign, ("queued", "retry"), {"state": "paused", "updated_at": self.clock.now()}
+        )
+
+    async def resume_campaign(self, campaign: uuid.UUID) -> int:
+        return await self.messages.set_state_where_campaign(
+            campaign, ("paused",), {"state": "queued", "updated_at": self.clock.now()}
+        )
+
+    # -- lists and bulk actions -----------------------------------------------------------------
+
+    async def list_messages(self, query: ListQuery, states: tuple[str, ...] | None = None) -> Page[dict]:
+        """One page of the ledger (filters: state, mailbox, campaign), optionally limited to
+        `states`; the bodies are left out."""
+        conditions = [OutboxMessage.state.is_in(list(states))] if states else []
+        columns = [c for c in OutboxMessage._meta.columns if c._meta.name not in ("body_text", "body_html")]
+        return await self.messages.list_page(query, *conditions, columns=columns)
+
+    async def counts(self) -> dict[str, int]:
+        """Messages by state, every state named (0 when none)."""
+        found = await self.messages.counts_by_state()
+        return {state: int(found.get(state, 0)) for state in (*STATES, *sorted(set(found) - set(STATES)))}
+
+    async def bulk(self, action: str, messages: list[uuid.UUID]) -> int:
+        """`retry` or `cancel` every message, all or nothing: the first that cannot refuses the
+        request (the caller's transaction is rolled back), naming it."""
+        act = {"retry": self.retry, "cancel": self.cancel}[action]
+        ids = list(dict.fromkeys(messages))
+        found = {row.id for row in await self.messages.find(OutboxMessage.id.is_in(ids))} if ids else set()
+        missing = [str(i) for i in ids if i not in found]
+        if missing:
+            raise OutboxMessageNotFound("Unknown messages.", details={"messages": missing})
+        for message in ids:
+            try:
+                await act(message)
+            except OutboxStateConflict as error:
+                raise OutboxStateConflict(
+                    f"Message {message}: {error.message}", details={"message": str(message), **error.details}
+                ) from None
+        return len(ids)

@@ -1,0 +1,83 @@
+"""The send ledger."""
+
+from __future__ import annotations
+
+from piccolo.columns import JSON, UUID, Boolean, Integer, Text, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from salescopilot.tenancy.tables import TenantOwned
+
+
+class OutboxMessage(TenantOwned, Table):
+    """One message to one lead: the row exists before anything is sent and records every step.
+
+    States: queued → claimed (lease) → sending → sent; or → retry (4xx, timeout; same Message-ID)
+    → ... → failed (dead letter); a hard bounce → failed at once; a crash or lost connection after
+    the hand-off → uncertain, settled by searching the mailbox's Sent folder before any retry;
+    paused / cancelled by a person or the campaign.
+    """
+
+    #: One row per enrollment and step: the database refuses a second.
+    UNIQUE_TOGETHER = (("tenant", "enrollment", "step"), ("tenant", "message_id"))
+    INDEX_TOGETHER = (("tenant", "created_at"),)
+    #: Claims read only waiting rows (and usage only rows that took capacity): partial indexes
+    #: keep both reads small, and the claimable ones get no new entry when a row is claimed.
+    PARTIAL_INDEXES = (
+        ("claimable", ("tenant", "mailbox", "due_at", "id"), "state IN ('queued', 'retry')"),
+        ("claimable_due", ("tenant", "due_at", "id"), "state IN ('queued', 'retry')"),
+        ("reserved", ("tenant", "mailbox", "reserved_at"), "reserved_at IS NOT NULL"),
+        ("reserved_all", ("tenant", "reserved_at"), "reserved_at IS NOT NULL"),
+        ("leased", ("tenant", "lease_until"), "state IN ('claimed', 'sending')"),
+        ("settling", ("tenant", "state", "updated_at"), "state IN ('uncertain', 'paused')"),
+    )
+
+    #: Every index starts with the tenant: the mixin's own index on it would only cost writes.
+    tenant = UUID(null=False)
+
+    #: The lead's run through a sequence (or a one-off composer send) and the step in it.
+    enrollment = UUID()
+    step = Integer(default=0)
+    campaign = UUID(null=True, default=None)
+    lead = UUID(null=True, default=None)
+    #: Pool to pick a mailbox from when `mailbox` is not set yet (a new lead).
+    pool = UUID(null=True, default=None)
+    mailbox = UUID(null=True, default=None)
+    #: "<...@domain>", fixed at creation: every retry and reconciliation names the same message.
+    message_id = Varchar(length=255)
+    recipient_email = Varchar(length=320)
+    recipient_name = Varchar(length=200, default="")
+    recipient_domain = Varchar(length=253)
+    recipient_timezone = Varchar(length=64, default="")
+    recipient_country = Varchar(length=2, default="")
+    subject = Text()
+    body_text = Text()
+    body_html = Text(default="")
+    #: Reply in the thread of the enrollment's earlier messages (In-Reply-To, References, "Re:").
+    in_reply_to = Varchar(length=255, default="")
+    references = Text(default="")
+    track_opens = Boolean(default=False)
+    track_clicks = Boolean(default=False)
+    #: The campaign's own sending window (same shape as `Mailbox.window`); {} for none.
+    window = JSON(default="{}")
+    state = Varchar(length=20, default="queued")
+    #: Earliest moment the message may be claimed (its schedule, a retry, a window opening).
+    due_at = Timestamptz(default=TimestamptzNow())
+    #: Why it is waiting, in words ("daily cap of 50 reached"), while queued.
+    wait_reason = Text(default="")
+    attempts = Integer(default=0)
+    #: The claim: who holds it and until when.
+    lease_owner = Varchar(length=64, default="")
+    lease_until = Timestamptz(null=True, default=None)
+    #: When the mailbox's capacity was taken for this message (its place in the rolling caps).
+    reserved_at = Timestamptz(null=True, default=None)
+    sent_at = Timestamptz(null=True, default=None)
+    provider_message_id = Varchar(length=255, default="")
+    provider_response = Text(default="")
+    #: bounced · rejected · max_attempts · suppressed · cancelled · resend_declined
+    failure = Varchar(length=20, default="")
+    last_error = Text(default="")
+    #: RFC 3463 enhanced status of the last failure ("5.1.1").
+    error_status = Varchar(length=20, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())

@@ -1,0 +1,1 @@
+"""Bundled mail providers: how a sending mailbox talks to its mail service."""
