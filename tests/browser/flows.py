@@ -25,3 +25,14 @@ def open_nav(page: Page, name: str, path: str, base: str) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
     expect(page).to_have_url(base + path)
     expect(page.get_by_role("heading", level=1)).to_be_visible()
+    wait_for_htmx(page)
+
+
+def wait_for_htmx(page: Page) -> None:
+    """Wait until htmx has finished a boosted navigation or swap. The new content is visible
+    before htmx has processed it (its `hx-*` attributes bind in the settle step), so acting on it
+    at once can race: a `change` that fires before the bindings exist is lost."""
+    page.wait_for_function(
+        "() => window.htmx !== undefined && !document.querySelector("
+        "'.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )

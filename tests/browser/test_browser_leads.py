@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.flows import expect_dashboard, open_nav, sign_in
+from tests.browser.flows import expect_dashboard, open_nav, sign_in, wait_for_htmx
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +58,7 @@ def test_a_seller_imports_leads_writes_a_template_and_previews_it(page, workspac
     check(page, "templates")
     page.get_by_role("button", name=re.compile(r"^Add to my library\s*: Cold intro$")).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Cold intro")
+    wait_for_htmx(page)
     page.get_by_label("For lead").select_option(label="lena@example.com · Acme")
     preview = page.frame_locator("iframe[title='Desktop preview']")
     expect(preview.get_by_text("Hi Lena,")).to_be_visible()
