@@ -82,6 +82,7 @@ async def measure(rounds: int, rows: int, mailboxes: int) -> dict:
     from salescopilot.outbox.service import OutboxService
     from salescopilot.outbox.tables import OutboxMessage
     from salescopilot.settings import get_settings
+    from salescopilot.tasks.worker import freeze_startup_heap
     from salescopilot.tenancy.context import tenant_scope
 
     settings = get_settings()
@@ -114,6 +115,7 @@ async def measure(rounds: int, rows: int, mailboxes: int) -> dict:
                 )
             return len(claimed)
 
+        freeze_startup_heap()  # as a worker process does once it is ready
         sides = {"ours": ours, "bare": bare}
         latencies: dict[str, list[float]] = {name: [] for name in sides}
         claimed_counts: dict[str, list[int]] = {name: [] for name in sides}

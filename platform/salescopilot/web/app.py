@@ -31,7 +31,7 @@ from salescopilot.mailcatcher.pages import MailCatcherPages
 from salescopilot.mailcatcher.server import MailCatcher
 from salescopilot.settings import Settings, get_settings
 from salescopilot.sso.state import SamlState
-from salescopilot.tasks.worker import task_runtime
+from salescopilot.tasks.worker import freeze_startup_heap, task_runtime
 from salescopilot.tenancy.resolution import TenantResolver
 from salescopilot.web.assets import missing_vendor_assets
 from salescopilot.web.errors import EXCEPTION_HANDLERS
@@ -78,7 +78,11 @@ def create_app(
     *,
     plugin_manager: pluggy.PluginManager | None = None,
     clock: Clock = system_clock,
+    server_process: bool = False,
 ) -> Litestar:
+    """The web app. `server_process=True` (the ASGI entry point) means the app owns its process
+    for the process's life: once started it freezes its start-up heap (`freeze_startup_heap`).
+    Tests build many apps in one process and leave that off."""
     from salescopilot.plugin_system.manager import create_plugin_manager
     from salescopilot.plugin_system.registry import PluginKind, catalogue_for
 
@@ -125,6 +129,8 @@ def create_app(
             catcher = MailCatcher(settings, clock)
             await asyncio.to_thread(catcher.start)
             app.state.mail_catcher = catcher
+        if server_process:
+            freeze_startup_heap()
 
     async def on_shutdown(app: Litestar) -> None:
         catcher = app.state.pop("mail_catcher", None)

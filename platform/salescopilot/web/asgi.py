@@ -2,4 +2,4 @@
 
 from salescopilot.web.app import create_app
 
-app = create_app()
+app = create_app(server_process=True)
