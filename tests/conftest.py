@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from salescopilot.db.engine import configure_database, engine_from_url, stop_database, start_database
+from salescopilot.db.engine import stop_database, start_database
 from salescopilot.db.migrate import migrate
 from salescopilot.settings import Settings, get_settings
 from salescopilot.tenancy.context import TenantRef

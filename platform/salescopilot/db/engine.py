@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.table import Table
 
 from salescopilot.db.sqlite_pool import PooledSQLiteEngine, sqlite_engine

@@ -21,11 +21,11 @@ from salescopilot.mailboxes.schemas import MailboxInput
 from salescopilot.mailboxes.service import (
     STATUS_OF_ACTION,
     Health,
-    MailboxLoad,
     MailboxService,
     PoolService,
     mailbox_view,
 )
+from salescopilot.outbox.service import MailboxLoad, mailbox_loads
 from salescopilot.plugin_system.interfaces import ConnectionCheck
 from salescopilot.web.idempotency import idempotent
 from salescopilot.web.openapi import error_responses
@@ -142,7 +142,7 @@ class MailboxController(Controller):
         page = await service.list(
             listing.query(sortable=MailboxService.SORTABLE, filters={"status": status, "provider": provider})
         )
-        loads = await service.loads(page.items)
+        loads = await mailbox_loads(page.items, request.app.state.services.clock.now())
         return page.envelope([{**mailbox_view(row), "load": load_json(loads.get(row.id))} for row in page.items])
 
     @post("/", opt={"permission": "mailboxes.manage"}, status_code=201, responses=IDEMPOTENT)
@@ -169,7 +169,7 @@ class MailboxController(Controller):
         """One mailbox, its use of its limits and its health."""
         service = mailbox_service(request)
         row = await service.get(mailbox_id)
-        loads = await service.loads([row])
+        loads = await mailbox_loads([row], request.app.state.services.clock.now())
         return {"data": {**mailbox_view(row), "load": load_json(loads[row.id]),
                          "health": health_json(await service.health(row), row)}}
 

@@ -23,6 +23,7 @@ from salescopilot.mailboxes.controllers import domain_service, mailbox_service, 
 from salescopilot.mailboxes.limits import DAY_NAMES
 from salescopilot.mailboxes.schemas import MailboxInput
 from salescopilot.mailboxes.service import STATUS_OF_ACTION, mailbox_view, parse_mailbox_input
+from salescopilot.outbox.service import mailbox_loads
 from salescopilot.web.guards import principal_of
 
 #: Optional whole numbers of the form: empty means "no cap of my own".
@@ -299,7 +300,7 @@ class MailboxPages(Controller):
     async def _list(self, request: Request, *, error: str | None = None, status_code: int = 200) -> Template:
         service = mailbox_service(request)
         rows = (await service.list(ListQuery(limit=200, sort="email"))).items
-        loads = await service.loads(rows)
+        loads = await mailbox_loads(rows, request.app.state.services.clock.now())
         mailboxes = [
             {"view": mailbox_view(row), "load": loads[row.id], "health": await service.health(row)}
             for row in rows
@@ -327,7 +328,7 @@ class MailboxPages(Controller):
         curve = service.warmup_curve(row, 45)
         return Template("mailboxes/detail.html", context={
             "mailbox": mailbox_view(row),
-            "load": (await service.loads([row]))[row.id],
+            "load": (await mailbox_loads([row], request.app.state.services.clock.now()))[row.id],
             "health": await service.health(row),
             "curve": curve,
             "chart": warmup_chart(curve, today),

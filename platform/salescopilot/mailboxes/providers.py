@@ -12,6 +12,7 @@ import structlog
 
 from salescopilot.crypto import SecretBox
 from salescopilot.errors import DomainError
+from salescopilot.plugin_system.errors import PluginNotFound
 from salescopilot.plugin_system.interfaces import MailProvider
 from salescopilot.plugin_system.registry import PluginKind, get_catalogue
 from salescopilot.plugin_system.sealing import open_settings
@@ -29,7 +30,7 @@ class ProviderUnavailable(DomainError):
 def provider_class(slug: str) -> type[MailProvider]:
     try:
         entry = get_catalogue().get(PluginKind.MAIL_PROVIDER.value, slug)
-    except Exception:  # noqa: BLE001 - unknown kind/slug: one clear error for people
+    except PluginNotFound:
         raise ProviderUnavailable(f"No mail provider {slug!r} is installed.") from None
     return entry.plugin_class  # type: ignore[return-value]
 

@@ -15,7 +15,7 @@ from salescopilot.clock import Clock, system_clock
 from salescopilot.crypto import SecretBox
 from salescopilot.errors import Conflict, NotFound, ValidationFailed
 from salescopilot.listing import ListQuery, Page
-from salescopilot.mailboxes.limits import DAY, remaining_today
+from salescopilot.mailboxes.limits import DAY
 from salescopilot.mailboxes.providers import provider_class, provider_instances
 from salescopilot.mailboxes.repository import (
     MailboxPoolMemberRepository,
@@ -64,19 +64,6 @@ class Health:
     error_rate: float
     #: Attempts in the window by outcome (sent, bounced, deferred, mailbox_error, ...).
     counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class MailboxLoad:
-    """A mailbox's use of its limits now: sends in the rolling day against today's cap."""
-
-    sent_24h: int
-    sent_1h: int
-    #: Today's daily cap (the warmup's when lower); None: no daily cap.
-    daily_cap_today: int | None
-    #: More messages it may send in the rolling day (None: unlimited).
-    remaining: int | None
-    next_send_at: dt.datetime | None
 
 
 #: What `MailboxService.set_status` accepts from people, by the name of their action.
@@ -218,30 +205,6 @@ class MailboxService:
         for mailbox_id in ids:
             await self.set_status(mailbox_id, status)
         return len(ids)
-
-    async def loads(self, rows: list[Mailbox]) -> dict[uuid.UUID, MailboxLoad]:
-        """Each mailbox's use of its limits now, from the capacity its messages reserved."""
-        from salescopilot.outbox.repository import OutboxRepository
-
-        from salescopilot.outbox.service import read_mailbox_states
-
-        now = self.clock.now()
-        messages = OutboxRepository()
-        counts = await messages.sent_counts(now)
-        usage = {s.id: s.usage for s in await read_mailbox_states(messages, rows, now)}
-        loads = {}
-        for row in rows:
-            limits = limits_of(row)
-            left = remaining_today(limits, usage[row.id], now)
-            sent_1h, sent_24h = counts.get(row.id, (0, 0))
-            loads[row.id] = MailboxLoad(
-                sent_24h=sent_24h,
-                sent_1h=sent_1h,
-                daily_cap_today=limits.daily_cap_on(now.date()),
-                remaining=None if left >= 10**9 else left,
-                next_send_at=row.next_send_at,
-            )
-        return loads
 
     async def create(self, data: MailboxInput) -> Mailbox:
         email = str(data.email).lower()

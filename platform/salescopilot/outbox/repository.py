@@ -201,13 +201,13 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
         # indexes on a state only match a state written in the statement's text or given).
         await OutboxMessage.raw("SET LOCAL plan_cache_mode = force_generic_plan")
         rows = await OutboxMessage.raw(
-            f"UPDATE outbox_message o SET state = 'claimed', lease_owner = {{}}, lease_until = {{}}, "
-            f"reserved_at = {{}}, updated_at = {{}}, wait_reason = '' FROM ("
-            f"SELECT c.id FROM unnest({{}}::uuid[], {{}}::int[]) AS m(mailbox, allowance) "
-            f"CROSS JOIN LATERAL (SELECT id FROM outbox_message WHERE tenant = {{}} "
-            f"AND mailbox = m.mailbox AND state IN ('queued', 'retry') AND due_at <= {{}} "
-            f"ORDER BY due_at, id LIMIT m.allowance FOR UPDATE SKIP LOCKED) c) picked "
-            f"WHERE o.tenant = {{}} AND o.id = picked.id RETURNING "
+            "UPDATE outbox_message o SET state = 'claimed', lease_owner = {}, lease_until = {}, "
+            "reserved_at = {}, updated_at = {}, wait_reason = '' FROM ("
+            "SELECT c.id FROM unnest({}::uuid[], {}::int[]) AS m(mailbox, allowance) "
+            "CROSS JOIN LATERAL (SELECT id FROM outbox_message WHERE tenant = {} "
+            "AND mailbox = m.mailbox AND state IN ('queued', 'retry') AND due_at <= {} "
+            "ORDER BY due_at, id LIMIT m.allowance FOR UPDATE SKIP LOCKED) c) picked "
+            "WHERE o.tenant = {} AND o.id = picked.id RETURNING "
             + ", ".join(f"o.{c.strip()}" for c in _CANDIDATE_COLUMNS.split(",")),
             owner, lease_until, now, now, ids, [allowances[i] for i in ids], self.tenant_id, now,
             self.tenant_id,

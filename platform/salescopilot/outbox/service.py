@@ -24,9 +24,8 @@ from salescopilot.mailboxes.repository import (
 )
 from salescopilot.mailboxes.schemas import WindowSettings, limits_of, sender_address
 from salescopilot.mailboxes.service import MailboxNotFound
-from salescopilot.mailboxes.tables import Mailbox
 from salescopilot.outbox.repository import OutboxRepository
-from salescopilot.outbox.rotation import Candidate, ClaimPlan, MailboxState, plan_claims
+from salescopilot.outbox.rotation import Candidate, MailboxState, plan_claims
 from salescopilot.outbox.tables import OutboxMessage
 from salescopilot.settings import OutboxSettings
 from salescopilot.suppression.service import SuppressionService
@@ -82,10 +81,22 @@ class NewMessage:
     track_clicks: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class MailboxLoad:
+    """A mailbox's use of its limits now: sends in the rolling day against today's cap."""
+
+    sent_24h: int
+    sent_1h: int
+    #: Today's daily cap (the warmup's when lower); None: no daily cap.
+    daily_cap_today: int | None
+    #: More messages it may send in the rolling day (None: unlimited).
+    remaining: int | None
+    next_send_at: dt.datetime | None
+
+
 @dataclass(slots=True)
 class ClaimResult:
     claimed: list[uuid.UUID] = field(default_factory=list)
-    plan: ClaimPlan | None = None
 
 
 def history_depth(limits: MailboxLimits) -> int:
@@ -113,6 +124,26 @@ async def read_mailbox_states(
             pools=frozenset(pools.get(row.id, ())), probe_at=row.probe_at, status_reason=row.status_reason,
         ))
     return states
+
+
+async def mailbox_loads(rows: list, now: dt.datetime) -> dict[uuid.UUID, MailboxLoad]:
+    """Each mailbox's use of its limits now, from the capacity its messages reserved."""
+    messages = OutboxRepository()
+    counts = await messages.sent_counts(now)
+    usage = {s.id: s.usage for s in await read_mailbox_states(messages, rows, now)}
+    loads = {}
+    for row in rows:
+        limits = limits_of(row)
+        left = remaining_today(limits, usage[row.id], now)
+        sent_1h, sent_24h = counts.get(row.id, (0, 0))
+        loads[row.id] = MailboxLoad(
+            sent_24h=sent_24h,
+            sent_1h=sent_1h,
+            daily_cap_today=limits.daily_cap_on(now.date()),
+            remaining=None if left >= 10**9 else left,
+            next_send_at=row.next_send_at,
+        )
+    return loads
 
 
 async def read_domain_usage(
@@ -287,7 +318,7 @@ class OutboxService:
                 [w for w in waits if w[0] in early] + [(i, None, "") for i in early - decided], owner, now
             )
         await self._record_pacing([(state, stored[state.id]) for state in states], now)
-        return ClaimResult(claimed=[c.id for c, _ in plan.assigned], plan=plan)
+        return ClaimResult(claimed=[c.id for c, _ in plan.assigned])
 
     async def _record_pacing(
         self, states_with_stored: list[tuple[MailboxState, dt.datetime | None]], now: dt.datetime

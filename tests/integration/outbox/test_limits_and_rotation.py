@@ -76,7 +76,7 @@ async def test_the_per_domain_cap_and_the_tenant_quota(desk, script):
     other = await desk.enqueue(mailbox=mailbox, recipient_email="x@other.example.com")
     async with tenant_scope(desk.tenant):
         repo = SendingPolicyRepository()
-        policy = await repo.current()
+        await repo.current()  # the tenant's policy row, made on first use
         await repo.update_where({"daily_quota": 3})
     await desk.run_pass()
     rows = await desk.messages()
