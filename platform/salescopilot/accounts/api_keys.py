@@ -47,6 +47,8 @@ class ApiKeyService:
         self.permissions = permissions
         self.keys = ApiKeyRepository()
         self.audit = AuditService(clock)
+        #: (key id, when) of a use `authenticate` saw but was told not to write.
+        self.pending_use: tuple[uuid.UUID, dt.datetime] | None = None
 
     async def create(
         self, actor: Principal, name: str, role: str, expires_at: dt.datetime | None = None
@@ -105,11 +107,22 @@ class ApiKeyService:
             await self.revoke(key_id)
         return len(unique)
 
+    async def record_pending_use(self) -> None:
+        """Write the use `authenticate` saw but did not record (see there)."""
+        if self.pending_use is not None:
+            key_id, when = self.pending_use
+            self.pending_use = None
+            await self.keys.touch_last_used(key_id, when)
+
     async def list(self, query: ListQuery) -> Page[dict]:
         return await self.keys.list_page(query, columns=_PUBLIC)
 
-    async def authenticate(self, token: str) -> Principal | None:
-        """The principal of a valid, unrevoked, unexpired key of the current tenant, else None."""
+    async def authenticate(self, token: str, *, record_use: bool = True) -> Principal | None:
+        """The principal of a valid, unrevoked, unexpired key of the current tenant, else None.
+
+        The key's `last_used_at` (to the minute) is written in the current transaction, or, with
+        `record_use=False` (a read-only request), kept in `pending_use` for the caller to write
+        with `record_pending_use` in a write transaction of its own."""
         parsed = parse_key(token)
         if parsed is None:
             return None
@@ -121,8 +134,9 @@ class ApiKeyService:
         if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
             return None
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            # Best effort: concurrent requests of one key race for this write (see the method).
-            await self.keys.touch_last_used(key.id, now)
+            self.pending_use = (key.id, now)
+            if record_use:
+                await self.record_pending_use()
         return Principal(
             user_id=key.created_by,
             label=f"api key {key.name} ({key.prefix})",

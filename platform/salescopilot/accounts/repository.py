@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import uuid
 
 from salescopilot.accounts.tables import ApiKey, Invite, Membership, User, UserTenant
@@ -74,18 +73,10 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
     async def active_created_by(self, user_id: uuid.UUID) -> list[ApiKey]:
         return await self.find(ApiKey.created_by == user_id, ApiKey.revoked_at.is_null())
 
-    async def touch_last_used(self, key_id: uuid.UUID, when: dt.datetime) -> bool:
-        """Record that a key was used; False when another request of the same key recorded it
-        at the same moment. On SQLite a read transaction cannot become a writer once another
-        connection has written (SQLITE_BUSY_SNAPSHOT): that request's time is as good as ours,
-        and this request goes on reading in its transaction. Any other error still raises."""
-        try:
-            await self.update_where({"last_used_at": when}, ApiKey.id == key_id)
-        except sqlite3.OperationalError as error:
-            if not getattr(error, "sqlite_errorname", "").startswith("SQLITE_BUSY"):
-                raise
-            return False
-        return True
+    async def touch_last_used(self, key_id: uuid.UUID, when: dt.datetime) -> None:
+        """Record that a key was used (always in a write transaction: read-only requests write
+        it after their own transaction, see `ApiKeyService.authenticate`)."""
+        await self.update_where({"last_used_at": when}, ApiKey.id == key_id)
 
 
 class InviteRepository(TenantRepository[Invite]):

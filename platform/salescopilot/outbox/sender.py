@@ -101,9 +101,32 @@ class OutboxSender:
         # Chunks: one transaction marks a chunk `sending`, one records its outcomes, instead of
         # two per message; small enough that every hand-off of a chunk fits in half a lease.
         size = max(1, self.settings.outbox.concurrency * 4)
-        for start in range(0, len(claimed), size):
-            await self.send_chunk(claimed[start:start + size])
+        chunks = [claimed[start:start + size] for start in range(0, len(claimed), size)]
+        # Pipelined: while one chunk is with the mail servers, the next is marked `sending` and
+        # built, so the connections do not sit idle through the CPU work of the next chunk.
+        upcoming = asyncio.create_task(self._prepare(chunks[0])) if chunks else None
+        try:
+            for index in range(len(chunks)):
+                assert upcoming is not None
+                ready, upcoming = await upcoming, None
+                if index + 1 < len(chunks):
+                    upcoming = asyncio.create_task(self._prepare(chunks[index + 1]))
+                await self._hand_off(*ready)
+        finally:
+            if upcoming is not None:
+                await self._abandon(upcoming)
         return len(claimed)
+
+    async def _abandon(self, upcoming: asyncio.Task) -> None:
+        """A pass that failed midway gives back the chunk it had already prepared (never handed
+        over: queued again at once) rather than leave it `sending` until its lease runs out."""
+        if not upcoming.done():
+            upcoming.cancel()  # its transaction rolls back: the messages stay claimed, then expire
+        try:
+            prepared, _, _ = await upcoming
+        except BaseException:  # noqa: BLE001 - cancelled or failed: nothing was marked sending
+            return
+        await self._record([(item, "not_started", None) for item in prepared])
 
     async def send_claimed(self, message: uuid.UUID) -> str:
         """Hand one claimed message to its provider and record the outcome; returns its state
@@ -113,12 +136,20 @@ class OutboxSender:
     async def send_chunk(self, messages: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """Hand claimed messages to their providers (`concurrency` at a time) and record the
         outcomes; returns each message's new state."""
-        prepared, states = await self._prepare(messages)
+        return await self._hand_off(*await self._prepare(messages))
+
+    async def _hand_off(
+        self, prepared: list[Prepared], states: dict[uuid.UUID, str], leased_at: float
+    ) -> dict[uuid.UUID, str]:
+        """Send what `_prepare` built and record the outcomes. Hand-offs start only within half a
+        lease of `leased_at` (the loop time the lease was renewed), however long the chunk
+        waited its turn: one that starts later could still be running when the lease ends and
+        another worker takes the message for uncertain."""
         if not prepared:
             return states
         budget = self.settings.outbox.lease_seconds / 2
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + budget
+        deadline = leased_at + budget
         gate = asyncio.Semaphore(max(1, self.settings.outbox.concurrency))
 
         async def hand_off(item: Prepared) -> tuple[Prepared, str, object]:
@@ -145,11 +176,14 @@ class OutboxSender:
                 await self._announce_sent(item, self.clock.now())
         return states
 
-    async def _prepare(self, ids: list[uuid.UUID]) -> tuple[list[Prepared], dict[uuid.UUID, str]]:
+    async def _prepare(self, ids: list[uuid.UUID]) -> tuple[list[Prepared], dict[uuid.UUID, str], float]:
         """Mark the messages `sending` (renewing their lease) and build them, in one committed
-        transaction before any hand-off. Messages this worker no longer holds are left alone."""
+        transaction before any hand-off. Messages this worker no longer holds are left alone.
+        Returns the built messages, the states of those that failed to build, and the loop
+        time just before the lease was renewed."""
         prepared: list[Prepared] = []
         states: dict[uuid.UUID, str] = {}
+        leased_at = asyncio.get_running_loop().time()
         async with tenant_scope(self.tenant):
             now = self.clock.now()
             messages = OutboxRepository()
@@ -158,7 +192,7 @@ class OutboxSender:
             for lost in set(ids) - set(held):
                 log.info("outbox_claim_lost", message=str(lost))
             if not held:
-                return prepared, states
+                return prepared, states, leased_at
             rows = await messages.find(OutboxMessage.id.is_in(held))
             mailboxes = {m.id: m for m in await MailboxRepository().find(Mailbox.id.is_in(list({r.mailbox for r in rows})))}
             keys = {k.domain: k for k in await SendingDomainRepository().all()}
@@ -188,7 +222,7 @@ class OutboxSender:
                         recipients=(row.recipient_email,), raw=raw,
                     ),
                 ))
-        return prepared, states
+        return prepared, states, leased_at
 
     async def _record(self, outcomes: list[tuple[Prepared, str, object]]) -> dict[uuid.UUID, str]:
         """Write every outcome of a chunk and its send attempt in one transaction."""

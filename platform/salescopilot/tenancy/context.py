@@ -90,7 +90,10 @@ def tenant_context(tenant: TenantRef) -> Iterator[None]:
 async def tenant_scope(tenant: TenantRef, *, write: bool = True) -> AsyncIterator[TenantScope]:
     """Act for `tenant` inside one transaction: committed on success, rolled back on error.
 
-    `write=False` opens a read transaction (on SQLite a deferred one, which takes no write lock).
+    `write=False` opens a read transaction: on SQLite a deferred one, which takes no write lock;
+    on PostgreSQL a READ ONLY one, so a write where none was declared (a GET handler without
+    `opt={"writes": True}`) fails at once, in every test run, instead of as a rare "database is
+    locked" under load on SQLite.
     Nesting a scope for the same tenant joins the outer one; for another tenant it raises, since a
     transaction-local setting cannot be restored halfway through.
     """
@@ -103,7 +106,7 @@ async def tenant_scope(tenant: TenantRef, *, write: bool = True) -> AsyncIterato
 
     engine = get_engine()
     if is_postgres(engine):
-        transaction = _TenantPostgresTransaction(engine, tenant.id)
+        transaction = _TenantPostgresTransaction(engine, tenant.id, read_only=not write)
     else:
         kind = TransactionType.immediate if write else TransactionType.deferred
         transaction = engine.transaction(transaction_type=kind, allow_nested=False)
@@ -136,15 +139,17 @@ class _TenantPostgresTransaction(PostgresTransaction):
     `app.tenant_id` in one round trip (`BEGIN; SELECT set_config(...)`, one simple query)
     instead of two; it ends with a plain COMMIT or ROLLBACK on the same connection."""
 
-    __slots__ = ("tenant_id",)
+    __slots__ = ("tenant_id", "read_only")
 
-    def __init__(self, engine, tenant_id: uuid.UUID) -> None:
+    def __init__(self, engine, tenant_id: uuid.UUID, *, read_only: bool = False) -> None:
         super().__init__(engine, allow_nested=False)
         self.tenant_id = uuid.UUID(str(tenant_id))  # hex digits and dashes only: safe as text
+        self.read_only = read_only
 
     async def begin(self) -> None:
+        mode = " READ ONLY" if self.read_only else ""
         await self.connection.execute(
-            f"BEGIN; SELECT set_config('app.tenant_id', '{self.tenant_id}', true)"
+            f"BEGIN{mode}; SELECT set_config('app.tenant_id', '{self.tenant_id}', true)"
         )
 
     async def commit(self) -> None:

@@ -120,9 +120,11 @@ class RequestPipeline:
         )
         structlog.contextvars.bind_contextvars(tenant=tenant.slug)
         scope.setdefault("state", {})["tenant"] = tenant
-        async with tenant_scope(tenant, write=_writes(scope)) as tscope:
+        writes = _writes(scope)
+        async with tenant_scope(tenant, write=writes) as tscope:
+            keys = ApiKeyService(clock=state.services.clock, permissions=state.services.permissions)
             try:
-                await self._authenticate(scope, headers)
+                await self._authenticate(scope, headers, keys, writes)
             except DomainError as error:
                 # Answered here, inside the request's id and actor, so the envelope's requestId
                 # is the X-Request-Id sent with it (raised, it would reach Litestar's handler
@@ -130,9 +132,18 @@ class RequestPipeline:
                 await tscope.rollback()
                 await _send_error(scope, receive, send, error)
                 return
-            await self.app(scope, receive, _CommitBeforeResponse(send, tscope, scope))
+            responding = _CommitBeforeResponse(send, tscope, scope)
+            await self.app(scope, receive, responding)
+        if keys.pending_use is not None and responding.status < 400:
+            # A read-only request's API key use, written once the response is out (like the
+            # request's own writes, only when it succeeded); best effort.
+            try:
+                async with tenant_scope(tenant):
+                    await keys.record_pending_use()
+            except Exception:  # noqa: BLE001 - a missed "last used" never fails a request
+                log.warning("api_key_use_not_recorded", exc_info=True)
 
-    async def _authenticate(self, scope: Scope, headers: Headers) -> None:
+    async def _authenticate(self, scope: Scope, headers: Headers, keys: ApiKeyService, writes: bool) -> None:
         """Sets scope["principal"] (or leaves it unset for anonymous requests)."""
         state = scope["app"].state
         services = state.services
@@ -148,7 +159,7 @@ class RequestPipeline:
             scope["principal"] = principal
             return
         if token is not None:
-            principal = await ApiKeyService(clock=services.clock, permissions=services.permissions).authenticate(token)
+            principal = await keys.authenticate(token, record_use=writes)
             if principal is None:
                 # A wrong or revoked key is refused outright, never treated as anonymous.
                 raise NotAuthenticated("The API key is invalid, expired or revoked.")

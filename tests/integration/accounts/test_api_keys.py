@@ -74,3 +74,23 @@ async def test_bulk_revoke_is_all_or_nothing(client_a, tenant_a):
     assert keys[0]["revoked"] is False
     response = await client_a.post("/api/v1/api-keys/bulk", json={"action": "revoke", "ids": [first["id"]]}, headers=headers)
     assert response.status_code == 200 and response.json()["data"]["processed"] == 1
+
+
+async def test_an_api_key_read_records_its_use_after_the_response(client_a, tenant_a):
+    """A read-only request cannot write in its own transaction: the key's use is written in
+    one of its own once the response is out."""
+    from salescopilot.accounts.repository import ApiKeyRepository
+    from salescopilot.tenancy.context import tenant_scope
+    from tests.support import add_member, session_csrf, sign_in
+
+    await add_member(tenant_a, "rita@acme.test", "owner")
+    await sign_in(client_a, "rita@acme.test")
+    created = (await client_a.post(
+        "/api/v1/api-keys", json={"name": "reader", "role": "viewer"},
+        headers={"X-CSRF-Token": await session_csrf(client_a)},
+    )).json()["data"]
+    client_a.cookies.clear()
+    bearer = {"Authorization": f"Bearer {created['key']}"}
+    assert (await client_a.get("/api/v1/me", headers=bearer)).status_code == 200
+    async with tenant_scope(tenant_a, write=False):
+        assert (await ApiKeyRepository().by_prefix(created["prefix"])).last_used_at is not None

@@ -164,7 +164,7 @@ async def test_a_crash_after_the_hand_off_leaves_uncertain_and_is_reconciled(des
         claimed = (await OutboxService(desk.settings.outbox, desk.clock).claim_due("worker-1")).claimed
     assert claimed == [message]
     with tenant_context(desk.tenant):
-        [prepared], _ = await worker._prepare([message])
+        [prepared], _, _ = await worker._prepare([message])
         await prepared.provider.send(prepared.outgoing)  # handed off... then the worker dies
     desk.clock.advance(seconds=desk.settings.outbox.lease_seconds + 1)
     await desk.run_pass("worker-2")  # expires the lease: uncertain
@@ -216,7 +216,7 @@ async def test_a_hand_off_begun_late_in_its_claim_keeps_a_full_lease(desk, scrip
     desk.clock.advance(seconds=desk.settings.outbox.lease_seconds - 1)
     slow = desk.sender("slow-worker")
     with tenant_context(desk.tenant):
-        [prepared], _ = await slow._prepare([message])
+        [prepared], _, _ = await slow._prepare([message])
     desk.clock.advance(seconds=2)  # past the first lease, mid-hand-off
     assert await desk.run_pass("other-worker") == 0
     assert (await desk.message(message)).state == "sending"
