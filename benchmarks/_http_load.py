@@ -121,12 +121,12 @@ class RoundResult:
 
 
 def _client_round(job: tuple) -> RoundResult:
-    url, headers, concurrency, max_requests, duration = job
-    return asyncio.run(_run_round(url, headers, concurrency, max_requests, duration))
+    url, headers, concurrency, max_requests, duration, *rest = job
+    return asyncio.run(_run_round(url, headers, concurrency, max_requests, duration, *rest))
 
 
 async def _run_round(
-    url: str, headers: dict, concurrency: int, max_requests: int, duration: float
+    url: str, headers: dict, concurrency: int, max_requests: int, duration: float, ok_status: int = 200
 ) -> RoundResult:
     import httpx
 
@@ -148,7 +148,7 @@ async def _run_round(
                 t0 = time.perf_counter()
                 try:
                     response = await client.get(url)
-                    ok = response.status_code == 200
+                    ok = response.status_code == ok_status
                 except httpx.HTTPError:
                     ok = False
                 result.latencies.append(time.perf_counter() - t0)
@@ -169,9 +169,13 @@ class LoadGenerator:
         self.concurrency = concurrency
         self.pool = multiprocessing.get_context("spawn").Pool(clients)
 
-    def run(self, url: str, headers: dict, max_requests: int, duration: float) -> RoundResult:
+    def run(
+        self, url: str, headers: dict, max_requests: int, duration: float, ok_status: int = 200
+    ) -> RoundResult:
+        """One round; a request counts as an error unless it answers `ok_status` (a redirect
+        benchmark expects 302: redirects are never followed)."""
         share = max(1, max_requests // self.clients)
-        jobs = [(url, headers, self.concurrency, share, duration)] * self.clients
+        jobs = [(url, headers, self.concurrency, share, duration, ok_status)] * self.clients
         total = RoundResult()
         for part in self.pool.map(_client_round, jobs):
             total.merge(part)

@@ -22,6 +22,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "scheduler": ("salescopilot.tasks.cli", "scheduler"),
     "outbox": ("salescopilot.outbox.cli", "outbox"),
     "mailboxes": ("salescopilot.mailboxes.cli", "mailboxes"),
+    "campaigns": ("salescopilot.campaigns.cli", "campaigns"),
+    "analytics": ("salescopilot.analytics.cli", "analytics"),
 }
 
 

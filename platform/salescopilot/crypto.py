@@ -27,6 +27,9 @@ def derive_key(secret_key: str, purpose: str) -> bytes:
     ).derive(secret_key.encode())
 
 
+_DECRYPTED_MAX = 1024
+
+
 class SecretBox:
     """Encrypts and decrypts small secrets (API tokens, passwords, private keys)."""
 
@@ -34,6 +37,10 @@ class SecretBox:
         if not keys:
             raise ValueError("SecretBox needs at least one key")
         self._fernet = MultiFernet([Fernet(k) for k in keys])
+        #: token -> plaintext of tokens decrypted before. Decryption (HMAC check + AES) is pure
+        #: and a token never expires here, so a token read on every request (a tenant's AI
+        #: provider key) is decrypted once. Bounded; emptied when full.
+        self._decrypted: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretBox:
@@ -47,10 +54,17 @@ class SecretBox:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token: str) -> str:
+        plaintext = self._decrypted.get(token)
+        if plaintext is not None:
+            return plaintext
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            plaintext = self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise SecretDecryptionFailed() from exc
+        if len(self._decrypted) >= _DECRYPTED_MAX:
+            self._decrypted.clear()
+        self._decrypted[token] = plaintext
+        return plaintext
 
 
 def sha256_hex(data: str | bytes) -> str:

@@ -94,6 +94,9 @@ class MailSettings(BaseModel):
     #: Seconds a connection attempt, a command or a whole DATA transfer may take.
     smtp_timeout: float = 30.0
     imap_timeout: float = 30.0
+    #: Worker processes keep an IMAP IDLE connection per mailbox and sync a mailbox the moment
+    #: new mail arrives (`salescopilot.inbound.watcher`); off: the minutely `inbound.sweep` only.
+    imap_idle: bool = False
 
 
 class MailCatcherSettings(BaseModel):
@@ -115,6 +118,10 @@ class OutboxSettings(BaseModel):
     claim_batch: int = 100
     #: Concurrent sends per worker process.
     concurrency: int = 8
+    #: Processes that DKIM-sign outgoing mail beside each sending process's event loop (0: sign
+    #: in the event loop itself). Signing is most of the CPU a message costs; in the pool it
+    #: runs on another core while the event loop keeps its SMTP connections busy.
+    signing_processes: int = Field(default=1, ge=0, le=32)
     max_attempts: int = 6
     #: First retry delay, seconds; doubles each attempt (with jitter) up to `retry_max_delay`.
     retry_base_delay: float = 300.0
@@ -122,6 +129,62 @@ class OutboxSettings(BaseModel):
     #: Seconds an uncertain hand-off waits before its mailbox's Sent folder is searched for it
     #: (a provider may file its copy a little after accepting the message).
     reconcile_after: float = 120.0
+
+
+class WebhookSettings(BaseModel):
+    """Outbound webhooks (`salescopilot.webhooks`)."""
+
+    #: Deliver to private, loopback and link-local addresses too. Off: a tenant could otherwise
+    #: make this server call its own internal network (SSRF). Turn on only for a closed
+    #: installation whose receivers live on the private network.
+    allow_private: bool = False
+    #: Seconds one delivery may take, connecting included.
+    timeout: float = 10.0
+    #: Tries before a delivery goes to the dead-letter list.
+    max_attempts: int = 8
+    #: First retry delay, seconds; multiplied by 4 after each failure (30 s, 2 min, 8 min, ...).
+    retry_base_delay: float = 30.0
+    retry_max_delay: float = 6 * 3600.0
+
+
+class TrackingSettings(BaseModel):
+    """Open and click events (`salescopilot.tracking`)."""
+
+    #: Events kept in memory before a batch is written, and the longest wait before writing.
+    buffer_batch: int = 500
+    buffer_interval: float = 0.5
+    #: Events held while the database cannot be written; beyond it the oldest are dropped
+    #: (and counted in the log).
+    buffer_limit: int = 100_000
+
+
+class AiSettings(BaseModel):
+    """The operator's default model provider (any OpenAI-compatible server) and the limits every
+    tenant gets unless its own settings say otherwise."""
+
+    #: Empty: tenants without a key of their own have no AI (offline checks still work).
+    api_key: SecretStr | None = None
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4o-mini"
+    #: Seconds one model call may take (connect, each read, the whole answer).
+    timeout: float = 30.0
+    #: Tries after the first on 429, 5xx, timeouts and dropped connections (backoff, Retry-After).
+    max_retries: int = 2
+    #: Longest Retry-After honoured, seconds; a longer one fails the call at once (429 to the user).
+    max_retry_after: float = 20.0
+    #: Consecutive failures that open a provider's circuit, and seconds it stays open.
+    breaker_failures: int = 5
+    breaker_open_seconds: float = 30.0
+    #: Tokens a tenant may use per calendar month (UTC) and model calls per minute.
+    monthly_token_budget: int = 2_000_000
+    requests_per_minute: int = 60
+    #: Estimated prices, US dollars per million prompt / completion tokens (for usage reports).
+    input_price_per_million: float = 0.15
+    output_price_per_million: float = 0.60
+    #: Largest completion asked for, tokens (also what a call reserves from the budget).
+    max_output_tokens: int = 800
+    #: Seconds a cached answer is served again for the same input.
+    cache_ttl: int = 7 * 24 * 3600
 
 
 class Settings(BaseSettings):
@@ -165,6 +228,9 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     mail_catcher: MailCatcherSettings = Field(default_factory=MailCatcherSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    ai: AiSettings = Field(default_factory=AiSettings)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

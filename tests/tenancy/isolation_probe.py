@@ -43,6 +43,8 @@ def refused_as_anonymous(response: httpx.Response) -> bool:
     sign-in page that stands for it."""
     if outcome(response) == (401, "NOT_AUTHENTICATED"):
         return True
+    if response.request.method == "HEAD" and response.status_code == 401:
+        return True  # a HEAD answer has no body to carry the envelope
     return response.status_code in (302, 303) and response.headers.get("location", "").startswith(
         "/login"
     )

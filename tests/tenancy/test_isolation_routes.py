@@ -91,6 +91,12 @@ def test_the_probe_covers_the_routes_we_know(app):
         "POST /api/v1/templates/{template_id:uuid}/versions/{version:int}/restore",
         "POST /leads/{lead_id:uuid}/erase",
         "POST /templates/preview",
+        "GET /api/v1/composer/drafts/{draft_id:uuid}",
+        "PUT /api/v1/composer/drafts/{draft_id:uuid}",
+        "POST /api/v1/composer/drafts/{draft_id:uuid}/send",
+        "POST /api/v1/composer/drafts/{draft_id:uuid}/cancel",
+        "GET /api/v1/composer/drafts/{draft_id:uuid}/messages",
+        "POST /api/v1/composer/spam-check",
     ):
         assert expected in labels, sorted(labels)
 

@@ -96,12 +96,23 @@ async def start_database(settings: Settings) -> Engine:
     _app_engine_url = settings.database.url
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(
-            min_size=settings.database.pool_min_size, max_size=settings.database.pool_max_size
+            min_size=settings.database.pool_min_size, max_size=settings.database.pool_max_size,
+            reset=_nothing_left_in_the_session,
         )
     elif isinstance(engine, PooledSQLiteEngine):
         await engine.start_connection_pool(max_size=settings.database.pool_max_size)
     _holders = 1
     return engine
+
+
+async def _nothing_left_in_the_session(connection: object) -> None:
+    """asyncpg's pool `reset` hook: nothing to do. asyncpg always ends a connection's open
+    transaction before this hook; its default reset then runs one more query
+    (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`), a round trip on every
+    release (two or three per API request), for session state this app never creates: settings
+    are `SET LOCAL` or `set_config(..., true)` (the tenant's id included), advisory locks are
+    `_xact_` ones, nothing listens and no cursor outlives its transaction.
+    tests/integration/db/test_pool_reset.py checks the pool hands out clean connections."""
 
 
 async def stop_database() -> None:
@@ -160,6 +171,23 @@ async def fetch_all(statement: str, values: Sequence[Any]) -> list[dict[str, Any
     return await transaction.connection.execute(statement.replace("{}", "?"), tuple(values))
 
 
+async def commit_without_waiting_for_disk() -> None:
+    """Let the current transaction's COMMIT return before its WAL is on disk (PostgreSQL's
+    `synchronous_commit = off`, for this transaction only; nothing on SQLite).
+
+    For batch work that is all-or-nothing and redone when lost (a scheduler pass): a server
+    crash within the WAL writer's delay (a fraction of a second) loses the whole transaction,
+    never part of it, and the next pass does it again. Nothing can act on its rows first: a
+    transaction that reads them and commits as usual (the sender's claim of its messages)
+    flushes the WAL through this commit before its own, since the WAL is one sequence."""
+    engine = get_engine()
+    transaction = engine.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("commit_without_waiting_for_disk runs inside a transaction (a tenant scope)")
+    if is_postgres(engine):
+        await transaction.connection.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def among(
     table: str, columns: str, tenant_id: Any, column: str, wanted: Sequence[str]
 ) -> tuple[str, list[Any]]:
@@ -178,3 +206,58 @@ def among(
         )
     marks = ", ".join("{}" for _ in range(max(len(wanted), 1)))
     return f"SELECT {columns} FROM {table} WHERE tenant = {{}} AND {column} IN ({marks})", [tenant_id, *wanted]
+
+
+def uuid_in(column: str, ids: Sequence[Any]) -> tuple[str, list[Any]]:
+    """A `fetch_all` condition and its values: `column` is one of `ids` (a batch of UUIDs). One
+    array parameter on PostgreSQL (a statement of one shape whatever the batch size)."""
+    if is_postgres(get_engine()):
+        return f"{column} = ANY({{}}::uuid[])", [list(ids)]
+    if not ids:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join('{}' for _ in ids)})", list(ids)
+
+
+#: PostgreSQL array types of the column classes the batch writes use.
+_PG_ARRAY_TYPES = {
+    "UUID": "uuid[]", "Varchar": "text[]", "Text": "text[]", "Integer": "integer[]", "BigInt": "bigint[]",
+    "Boolean": "boolean[]", "Timestamptz": "timestamptz[]", "JSON": "json[]",
+}
+
+
+def pg_array_type(column: Any) -> str:
+    """The array type to pass a batch of `column`'s values as one parameter (`unnest`)."""
+    return _PG_ARRAY_TYPES[type(column).__name__]
+
+
+def pg_batch_columns(
+    columns: Sequence[Any], values: Sequence[list[Any]], *, arrays: Sequence[int] = (0,)
+) -> tuple[list[str], str, list[Any], list[Any]]:
+    """The parts of a PostgreSQL statement over a batch of rows given column by column
+    (`values[i]` is `columns[i]`'s value in every row, JSON already as text): each column's
+    expression, the `unnest(...) AS v(...)` source, and the parameters of the expressions and of
+    the source, in that order of the statement's `{}` placeholders.
+
+    A column whose values are all the same (the tenant, a state, a time, a campaign's window) is
+    one typed parameter instead of an array: the driver encodes every array element on its
+    own, and a thousand copies of a value cost more than the statement's work. The columns at
+    the `arrays` indexes are always arrays (the key, so the source has at least one)."""
+    expressions: list[str] = []
+    names: list[str] = []
+    scalars: list[Any] = []
+    source_values: list[Any] = []
+    array_types: list[str] = []
+    for index, (column, column_values) in enumerate(zip(columns, values, strict=True)):
+        name = column._meta.db_column_name
+        kind = pg_array_type(column)
+        first = column_values[0] if column_values else None
+        if index not in arrays and column_values and column_values.count(first) == len(column_values):
+            expressions.append(f"{{}}::{kind[:-2]}")
+            scalars.append(first)
+        else:
+            expressions.append(f'v."{name}"')
+            names.append(f'"{name}"')
+            array_types.append(f"{{}}::{kind}")
+            source_values.append(column_values)
+    source = f"unnest({', '.join(array_types)}) AS v({', '.join(names)})"
+    return expressions, source, scalars, source_values

@@ -5,8 +5,12 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from salescopilot.accounts.tables import ApiKey, Invite, Membership, User, UserTenant
+from salescopilot.ai.tables import AiCacheEntry, AiDraft, AiMeter, AiSettings, AiUsage
 from salescopilot.audit.tables import AuditEntry
+from salescopilot.campaigns.tables import Campaign, Enrollment, EnrollmentEvent
+from salescopilot.composer.tables import ComposerDraft
 from salescopilot.idempotency.tables import IdempotencyRecord
+from salescopilot.inbound.tables import InboundPolicy, MailboxSyncState, ReceivedMessage
 from salescopilot.leads.tables import (
     Lead,
     LeadImport,
@@ -24,12 +28,16 @@ from salescopilot.mailboxes.tables import (
     SendingPolicy,
 )
 from salescopilot.outbox.tables import OutboxMessage
+from salescopilot.analytics.tables import AbTestPolicy, AnalyticsCounter, MessageEngagement
 from salescopilot.plugin_system.tables import TenantPluginConfig
+from salescopilot.sequences.tables import Sequence, SequenceVersion
 from salescopilot.scim.tables import ScimGroup, ScimGroupMember, ScimToken, ScimUser
 from salescopilot.sso.tables import SsoConnection, SsoIdentity
 from salescopilot.suppression.tables import Suppression
 from salescopilot.templates.tables import EmailTemplate, EmailTemplateVersion
 from salescopilot.tenancy.tables import Tenant, TenantDomain
+from salescopilot.tracking.tables import TrackingEvent, TrackingSettings
+from salescopilot.webhooks.tables import WebhookDelivery, WebhookEndpoint
 
 CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
 
@@ -54,6 +62,13 @@ APP_CONFIG = AppConfig(
         SendingPolicy,
         SendAttempt,
         OutboxMessage,
+        ReceivedMessage,
+        MailboxSyncState,
+        InboundPolicy,
+        TrackingEvent,
+        TrackingSettings,
+        WebhookEndpoint,
+        WebhookDelivery,
         SsoConnection,
         SsoIdentity,
         ScimToken,
@@ -69,6 +84,20 @@ APP_CONFIG = AppConfig(
         Suppression,
         EmailTemplate,
         EmailTemplateVersion,
+        Sequence,
+        SequenceVersion,
+        Campaign,
+        Enrollment,
+        EnrollmentEvent,
+        ComposerDraft,
+        AiSettings,
+        AiMeter,
+        AiUsage,
+        AiCacheEntry,
+        AiDraft,
+        AbTestPolicy,
+        MessageEngagement,
+        AnalyticsCounter,
     ],
     migration_dependencies=[],
     commands=[],

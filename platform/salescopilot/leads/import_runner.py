@@ -15,6 +15,7 @@ import anyio
 import structlog
 
 from salescopilot.addresses import check_address
+from salescopilot.analytics.counters import counting
 from salescopilot.audit.service import AuditService
 from salescopilot.clock import Clock
 from salescopilot.db.json_column import json_dict
@@ -231,9 +232,11 @@ async def _commit_batch(row: LeadImport, reader: _RowReader, batch: _Batch, cloc
         ))
     leads = LeadRepository()
     await leads.insert_rows(batch.inserts)
-    for lead_id, change in batch.updates:
-        await _update_lead(leads, lead_id, change, row.id, now)
-        batch.touched.append(lead_id)
+    # A status given for an existing lead can book (or unbook) its meeting in analytics' counters.
+    async with counting(leads=[lead_id for lead_id, change in batch.updates if change["status"]]):
+        for lead_id, change in batch.updates:
+            await _update_lead(leads, lead_id, change, row.id, now)
+            batch.touched.append(lead_id)
     if batch.problems:
         await LeadImportProblemRepository().add_rows(row.id, batch.problems)
     if row.target_list and batch.touched:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from salescopilot.accounts.repository import MembershipRepository
+from salescopilot.analytics.counters import counting
 from salescopilot.addresses import require_address
 from salescopilot.audit.export import defuse_formula
 from salescopilot.audit.service import AuditService
@@ -200,7 +201,9 @@ class LeadService:
         for name, value in cleaned.items():
             setattr(lead, name, value)
         lead.updated_at = self.clock.now()
-        await self.leads.save(lead)
+        # Analytics counts the lead's messages under its owner, and its meeting by its status.
+        async with counting(leads=[lead.id] if {"owner", "status"} & set(changed) else []):
+            await self.leads.save(lead)
         if changed:
             await self.audit.record(
                 "lead.updated", target_type="lead", target_id=str(lead.id), after={"fields": changed}
@@ -230,7 +233,8 @@ class LeadService:
         now = self.clock.now()
         if action == "set_status":
             status = check_status(value or "")
-            await self.leads.set_status(found, status, now)
+            async with counting(leads=found):
+                await self.leads.set_status(found, status, now)
             await self._status_changed([(lead.id, lead.status, status) for lead in chosen if lead.status != status])
         elif action in ("tag", "untag"):
             tags = clean_tags(value or "")
@@ -248,7 +252,8 @@ class LeadService:
                 await self.items.remove_from_list(lead_list.id, found)
         else:
             await self.items.remove_leads(found)
-            await self.leads.delete_ids(found)
+            async with counting(leads=found):
+                await self.leads.delete_ids(found)
         await self.audit.record(
             f"lead.bulk_{action}", target_type="lead", target_id="",
             after={"count": len(found), "value": value if action != "delete" else None},
@@ -259,7 +264,8 @@ class LeadService:
         """Delete one lead (404 when there is none); its address is not suppressed."""
         lead = await self.get(lead_id)
         await self.items.remove_leads([lead.id])
-        await self.leads.delete_ids([lead.id])
+        async with counting(leads=[lead.id]):
+            await self.leads.delete_ids([lead.id])
         await self.audit.record("lead.deleted", target_type="lead", target_id=str(lead.id))
 
     async def erase(self, lead_id: uuid.UUID) -> None:
@@ -268,7 +274,8 @@ class LeadService:
         lead = await self.get(lead_id)
         await SuppressionService(self.clock).erase_address(lead.email_normalised, source="erasure")
         await self.items.remove_leads([lead.id])
-        await self.leads.delete_ids([lead.id])
+        async with counting(leads=[lead.id]):
+            await self.leads.delete_ids([lead.id])
         await self.audit.record("lead.erased", target_type="lead", target_id=str(lead.id))
 
     async def export_csv(self, filters: dict[str, Any]) -> AsyncIterator[str]:
@@ -336,8 +343,17 @@ class LeadService:
 def lead_values(lead: Lead | Mapping[str, Any]) -> dict[str, Any]:
     """What a template may use for a lead: every field by its API name, `fullName`, and the
     custom fields under `custom` (`{{custom.industry}}`)."""
-    data = lead_json(lead)
-    values = {k: v for k, v in data.items() if k not in ("id", "owner", "createdAt", "updatedAt", "customFields")}
-    values["fullName"] = " ".join(p for p in (data["firstName"], data["lastName"]) if p)
-    values["custom"] = data["customFields"]
+    # The fields of `lead_json` a template may use, built directly: a scheduler pass calls this
+    # for a thousand leads.
+    get = lead.get if isinstance(lead, Mapping) else lambda name: getattr(lead, name)
+    values: dict[str, Any] = {"email": get("email")}
+    for name, api_name in _TEMPLATE_FIELDS:
+        values[api_name] = get(name) or ""
+    values["tags"] = tags_list(get("tags"))
+    values["status"] = get("status")
+    values["fullName"] = " ".join(p for p in (values["firstName"], values["lastName"]) if p)
+    values["custom"] = json_dict(get("custom_fields"))
     return values
+
+
+_TEMPLATE_FIELDS = tuple((name, api_name) for name, (api_name, _) in TEXT_FIELDS.items())

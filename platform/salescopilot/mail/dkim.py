@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
+import multiprocessing
+import multiprocessing.connection
+import os
 import re
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import TYPE_CHECKING, Literal
@@ -160,3 +167,67 @@ def _signing_key(pem: bytes) -> tuple[bytes, bytes]:
         )
         return b"ed25519-sha256", base64.b64encode(seed)
     raise InvalidDkimKey("DKIM keys must be RSA or Ed25519")
+
+
+class DkimSigner:
+    """Signs messages in a pool of worker processes, or inline when given none.
+
+    RSA signing and dkimpy's canonicalisation are CPU work (about a millisecond a message): done
+    on a sender's event loop they stall its SMTP connections and leave the other cores idle. The
+    pool's processes run beside the event loop, on other cores. They run `sign_message` itself,
+    so a message is signed in the pool exactly as it would be inline. They are spawned (a fresh
+    interpreter that imports the main module again): a program's main module must keep its work
+    under `if __name__ == "__main__":`, as every entry point of ours does.
+    """
+
+    def __init__(self, processes: int) -> None:
+        self.processes = max(0, processes)
+        self._executor: ProcessPoolExecutor | None = None
+
+    async def sign(self, raw: bytes, key: DkimKey, headers: Iterable[str]) -> bytes:
+        """`sign_message(raw, key, headers)`, in the pool. A pool whose process died is started
+        again; the message is then signed inline rather than lost."""
+        if self.processes == 0:
+            return sign_message(raw, key, headers)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool(), sign_message, raw, key, tuple(headers))
+        except BrokenProcessPool:
+            self.shutdown()
+            return sign_message(raw, key, headers)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn, not fork: forking a process that runs an event loop and threads copies
+            # their locks in whatever state they are.
+            self._executor = ProcessPoolExecutor(
+                self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent
+            )
+        return self._executor
+
+    def shutdown(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _exit_with_parent() -> None:
+    """Run in each signing process: exit as soon as the process that started it is gone. A
+    sender killed outright (SIGKILL, the OOM killer) never stops its pool, and a pool process
+    otherwise waits for work forever."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+@functools.cache
+def dkim_signer(processes: int) -> DkimSigner:
+    """The process's signer with that many worker processes (one pool per process, started at
+    its first signature and stopped when the process exits)."""
+    return DkimSigner(processes)

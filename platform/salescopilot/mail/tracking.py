@@ -118,6 +118,11 @@ def rewrite_links(
     return "".join(out)
 
 
+def trackable_links(html: str, *, keep: Iterable[str] = ()) -> list[str]:
+    """The original URLs `rewrite_links` replaces, by link index."""
+    return [url for _, _, url in _LinkFinder(html, frozenset(keep)).links]
+
+
 def insert_open_pixel(html: str, url: str) -> str:
     """`html` with a 1x1 image loading `url` at the end of its body."""
     pixel = (

@@ -176,8 +176,10 @@ class MailboxLimits:
         return cls(**merged)  # type: ignore[arg-type]
 
     def daily_cap_on(self, day: dt.date) -> int | None:
-        caps = [c for c in (self.daily_cap, self.warmup.cap_on(day) if self.warmup else None) if c is not None]
-        return min(caps) if caps else None
+        if self.warmup is None:
+            return self.daily_cap  # asked for every mailbox several times per claim
+        ramp = self.warmup.cap_on(day)
+        return ramp if self.daily_cap is None else min(self.daily_cap, ramp)
 
     def gap_after(self, sent_at: dt.datetime, seed: str) -> dt.timedelta:
         """The pause after a send at `sent_at`: `min_gap` plus jitter drawn from a generator

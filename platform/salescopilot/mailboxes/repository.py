@@ -7,7 +7,7 @@ import uuid
 from types import SimpleNamespace
 from typing import ClassVar
 
-from salescopilot.db.engine import is_postgres
+from salescopilot.db.engine import execute_many, is_postgres
 from salescopilot.mailboxes.tables import (
     Mailbox,
     MailboxPool,
@@ -44,6 +44,13 @@ class MailboxRepository(TenantRepository[Mailbox]):
             .order_by(Mailbox.id)
         )
         return [SimpleNamespace(**row) for row in rows]
+
+    async def statuses(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """Each mailbox's status (one light query: recording outcomes reads it for every chunk)."""
+        if not ids:
+            return {}
+        rows = await Mailbox.select(Mailbox.id, Mailbox.status).where(self._where(Mailbox.id.is_in(ids)))
+        return {row["id"]: row["status"] for row in rows}
 
     async def lock(self, mailbox: uuid.UUID) -> None:
         """Hold the mailbox row until the transaction ends (PostgreSQL; a SQLite write
@@ -136,6 +143,17 @@ class SendAttemptRepository(TenantRepository[SendAttempt]):
     table = SendAttempt
     sortable: ClassVar[tuple[str, ...]] = ("at",)
     default_sort: ClassVar[str] = "at"
+
+    async def log(self, attempts: list[tuple[uuid.UUID, uuid.UUID, str, str, str]], at: dt.datetime) -> None:
+        """Append (mailbox, message, outcome, code, detail) attempts in one batch, straight on the
+        driver: every chunk of sent mail writes its attempts, and building row objects cost more
+        than the insert."""
+        await execute_many(
+            "INSERT INTO send_attempt (id, tenant, mailbox, message, at, outcome, code, detail) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
+            [(uuid.uuid4(), self.tenant_id, mailbox, message, at, outcome, code[:20], detail[:2000])
+             for mailbox, message, outcome, code, detail in attempts],
+        )
 
     async def outcomes_since(self, mailbox: uuid.UUID, since: dt.datetime) -> dict[str, int]:
         rows = await SendAttempt.raw(

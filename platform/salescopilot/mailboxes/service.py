@@ -24,7 +24,7 @@ from salescopilot.mailboxes.repository import (
     SendAttemptRepository,
 )
 from salescopilot.mailboxes.schemas import MailboxInput, limits_of
-from salescopilot.mailboxes.tables import Mailbox, MailboxPool, MailboxPoolMember, SendAttempt
+from salescopilot.mailboxes.tables import Mailbox, MailboxPool, MailboxPoolMember
 from salescopilot.plugin_system.interfaces import ConnectionCheck
 from salescopilot.plugin_system.sealing import open_secrets, seal_settings, validate_settings
 from salescopilot.settings import get_settings
@@ -33,6 +33,10 @@ from salescopilot.settings import get_settings
 MIN_SAMPLE = 20
 #: Mailbox errors (auth, TLS, sender refused) in a row that quarantine at once.
 CONSECUTIVE_ERRORS = 5
+HARD_STOP = "hard stop"
+#: A complaint rate past this stops the mailbox for good: no probes, a person must look at it
+#: (mailbox providers start blocking senders around 0.3 %).
+COMPLAINT_HARD_STOP = 0.003
 #: Probe sends in a row that must succeed to reopen a quarantined mailbox.
 PROBES_TO_REOPEN = 3
 MAX_PROBE_BACKOFF = 24 * 3600
@@ -320,14 +324,19 @@ class MailboxService:
         by_mailbox: dict[uuid.UUID, list[str]] = {}
         for mailbox_id, _message, outcome, _code, _detail in attempts:
             by_mailbox.setdefault(mailbox_id, []).append(outcome)
-        for mailbox_id in sorted(by_mailbox):  # one order, so two workers never deadlock
+        # Only a quarantined mailbox (probes) or a bad outcome calls for the breaker's rules; the
+        # common case, an active mailbox whose messages went out, is only logged.
+        statuses = await self.mailboxes.statuses(sorted(by_mailbox))
+        judged = sorted(
+            m for m, outcomes in by_mailbox.items()
+            if statuses.get(m) == "quarantined"
+            or (statuses.get(m) == "active" and any(o not in ("sent", "uncertain") for o in outcomes))
+        )
+        for mailbox_id in judged:  # one order, so two workers never deadlock
             await self.mailboxes.lock(mailbox_id)
-        await self.attempts.add_many([
-            SendAttempt(id=uuid.uuid4(), mailbox=mailbox_id, message=message, at=now,
-                        outcome=outcome, code=code[:20], detail=detail[:2000])
-            for mailbox_id, message, outcome, code, detail in attempts
-        ])
-        for mailbox_id, outcomes in by_mailbox.items():
+        await self.attempts.log(attempts, now)
+        for mailbox_id in judged:
+            outcomes = by_mailbox[mailbox_id]
             row = await self.mailboxes.get(mailbox_id)
             if row is None or row.status in ("paused", "disabled"):
                 continue
@@ -341,7 +350,9 @@ class MailboxService:
             if not bad:
                 continue
             reason = await self._breach(row, bad[-1])
-            if reason:
+            if reason and reason.startswith(HARD_STOP):
+                await self.hard_stop(row, reason, now)
+            elif reason:
                 await self.quarantine(row, reason, now)
 
     async def _breach(self, row: Mailbox, outcome: str) -> str | None:
@@ -352,6 +363,9 @@ class MailboxService:
         health = await self.health(row)
         if health.attempts < MIN_SAMPLE:
             return None
+        if health.complaint_rate > COMPLAINT_HARD_STOP:
+            return (f"{HARD_STOP}: complaint rate {health.complaint_rate:.2%} over {row.health_window_days} days "
+                    f"is above {COMPLAINT_HARD_STOP:.1%}; review the list and the content before resuming")
         for rate, threshold, name in (
             (health.bounce_rate, row.bounce_threshold, "bounce"),
             (health.complaint_rate, row.complaint_threshold, "complaint"),
@@ -373,6 +387,15 @@ class MailboxService:
         await self.mailboxes.save(row)
         await self.audit.record("mailbox.quarantined", target_type="mailbox", target_id=str(row.id),
                                 after={"reason": reason, "probe_at": row.probe_at})
+
+    async def hard_stop(self, row: Mailbox, reason: str, now: dt.datetime) -> None:
+        """Past the complaint hard stop: disabled until a person resumes it (no probe sends)."""
+        row.status, row.status_reason = "disabled", reason
+        row.quarantined_at, row.probe_at = now, None
+        row.updated_at = now
+        await self.mailboxes.save(row)
+        await self.audit.record("mailbox.hard_stopped", target_type="mailbox", target_id=str(row.id),
+                                after={"reason": reason})
 
     async def _probe_result(self, row: Mailbox, outcome: str, now: dt.datetime) -> None:
         if outcome == "sent":

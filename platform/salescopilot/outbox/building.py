@@ -9,10 +9,11 @@ import functools
 import html as html_lib
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from salescopilot.crypto import SecretBox
-from salescopilot.mail.message import Address, DkimKey, MessageSpec, build_message
-from salescopilot.mail.tracking import TrackingTokens
+from salescopilot.mail.message import Address, DkimKey, MessageSpec, build_unsigned
+from salescopilot.mail.tracking import TrackingTokens, trackable_links
 from salescopilot.mailboxes.tables import Mailbox, SendingDomain
 from salescopilot.outbox.tables import OutboxMessage
 
@@ -31,6 +32,21 @@ class SenderContext:
     postal_address: str
     #: "https://host" the tracking and unsubscribe links point at.
     link_base: str
+    #: The tracking the message gets after the tenant's and the mailbox's switches (None: the
+    #: row's own flags, as its campaign set them).
+    track_opens: bool | None = None
+    track_clicks: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltMessage:
+    """A message complete but for its DKIM signature, which the sender adds (in its signing
+    pool) when `dkim` is set."""
+
+    raw: bytes
+    #: The names of its header fields, in order (what the signature may cover).
+    header_names: list[str]
+    dkim: DkimKey | None
 
 
 def tracking_links(tokens: TrackingTokens, base: str, message: uuid.UUID) -> tuple[str, str, object]:
@@ -47,7 +63,7 @@ def tracking_links(tokens: TrackingTokens, base: str, message: uuid.UUID) -> tup
     )
 
 
-def _with_signature(row: OutboxMessage, mailbox: Mailbox) -> tuple[str, str | None]:
+def _with_signature(row: OutboxMessage | SimpleNamespace, mailbox: Mailbox) -> tuple[str, str | None]:
     text = row.body_text
     html = row.body_html or None
     if mailbox.signature_text:
@@ -66,11 +82,14 @@ def _dkim_pem(box: SecretBox, sealed: str) -> bytes:
 
 
 def build_outgoing(
-    row: OutboxMessage, context: SenderContext, tokens: TrackingTokens, box: SecretBox, now: dt.datetime
-) -> bytes:
+    row: OutboxMessage | SimpleNamespace, context: SenderContext, tokens: TrackingTokens, box: SecretBox, now: dt.datetime
+) -> BuiltMessage:
+    """The message of a ledger row (or of the plain values `OutboxRepository.to_build` reads)."""
     mailbox = context.mailbox
     unsubscribe, pixel, click = tracking_links(tokens, context.link_base, row.id)
     text, html = _with_signature(row, mailbox)
+    opens = row.track_opens if context.track_opens is None else context.track_opens
+    clicks = row.track_clicks if context.track_clicks is None else context.track_clicks
     dkim = None
     key = context.domain_key
     if key is not None and key.dkim_enabled and key.dkim_private_key and key.dkim_selector:
@@ -87,8 +106,22 @@ def build_outgoing(
         references=tuple(row.references.split()) if row.references else (),
         unsubscribe_url=unsubscribe,
         postal_address=context.postal_address,
-        open_pixel_url=pixel if row.track_opens and html else None,
-        click_url=click if row.track_clicks and html else None,  # type: ignore[arg-type]
-        dkim=dkim,
+        open_pixel_url=pixel if opens and html else None,
+        click_url=click if clicks and html else None,  # type: ignore[arg-type]
     )
-    return build_message(spec)
+    raw, names = build_unsigned(spec)
+    return BuiltMessage(raw, names, dkim)
+
+
+def tracked_link_urls(row: OutboxMessage, mailbox: Mailbox | None) -> list[str]:
+    """The original URLs of a sent message's tracked links, by link index: the links
+    `build_outgoing` rewrote, found again in the same HTML (body plus the mailbox's signature).
+    (A signature edited after the send could shift the indexes of the signature's own links;
+    the body's links come first and never move.)"""
+    if not row.track_clicks or not row.body_html:
+        return []
+    if mailbox is None:
+        html = row.body_html
+    else:
+        _, html = _with_signature(row, mailbox)
+    return trackable_links(html or "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from salescopilot.mailboxes.limits import DAY
@@ -73,9 +74,11 @@ def simulate(
     quota: int | None = None,
     tenant_sends: list[dt.datetime] | None = None,
     max_steps: int = 20000,
+    follow_up: Callable[[Candidate, MailboxState, dt.datetime], list[tuple[Candidate, dict]]] | None = None,
 ) -> SendPlan:
     """Step `plan_claims` through time on `states` (mutated) until every candidate is sent or
-    the horizon is reached."""
+    the horizon is reached. `follow_up` (a campaign's dry run) returns the messages a send
+    leads to (the lead's next step), with their labels, which join the plan."""
     pending = {c.id: c for c in candidates}
     last_reason: dict[uuid.UUID, tuple[str, dt.datetime | None]] = {}
     sends: list[PlannedSend] = []
@@ -97,6 +100,10 @@ def simulate(
                                      now, mailbox.email, waited))
             tenant_sends.append(now)
             del pending[candidate.id]
+            if follow_up is not None:
+                for follower, label in follow_up(candidate, mailbox, now):
+                    pending[follower.id] = follower
+                    labels[follower.id] = label
         wake_times = [c.due_at for c in pending.values() if c.due_at > now]
         for candidate, wait in plan.waiting:
             last_reason[candidate.id] = (wait.reason, wait.until)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from salescopilot.db.engine import advisory_lock_key, is_postgres
+from salescopilot.db.engine import advisory_lock_key, execute_many, fetch_all, is_postgres, uuid_in
 from salescopilot.db.json_column import json_dict
 from salescopilot.outbox.tables import OutboxMessage
 from salescopilot.tenancy.repository import TenantRepository
@@ -22,6 +23,11 @@ CLAIMABLE = ("queued", "retry")
 _CANDIDATE_COLUMNS = (
     "id, due_at, mailbox, pool, enrollment, recipient_domain, recipient_timezone, "
     "recipient_country, recipient_email, \"window\""
+)
+#: The columns building a message reads (`outbox.building.build_outgoing`).
+_BUILD_COLUMNS = (
+    "id", "mailbox", "lead", "message_id", "recipient_email", "recipient_name", "subject", "body_text",
+    "body_html", "in_reply_to", '"references"', "track_opens", "track_clicks",
 )
 
 
@@ -290,13 +296,11 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
                 [a[0] for a in assignments], [a[1] for a in assignments], self.tenant_id,
             )
             return
-        for message, mailbox in assignments:
-            await self.update_where(
-                {"state": "claimed", "mailbox": mailbox, "lease_owner": owner,
-                 "lease_until": lease_until, "reserved_at": now, "updated_at": now,
-                 "wait_reason": ""},
-                OutboxMessage.id == message,
-            )
+        await execute_many(
+            "UPDATE outbox_message SET state = 'claimed', mailbox = {}, lease_owner = {}, lease_until = {}, "
+            "reserved_at = {}, updated_at = {}, wait_reason = '' WHERE tenant = {} AND id = {}",
+            [(mailbox, owner, lease_until, now, now, self.tenant_id, message) for message, mailbox in assignments],
+        )
 
     async def postpone(self, waits: list[tuple[uuid.UUID, dt.datetime, str]], now: dt.datetime) -> None:
         """Record why each message waits and when to look at it again."""
@@ -345,6 +349,22 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
         )
         return [_uuid(r["id"]) for r in rows]  # type: ignore[misc]
 
+    async def to_build(self, messages: list[uuid.UUID]) -> list[SimpleNamespace]:
+        """What building the messages needs of their rows, as plain values (read for every chunk
+        sent; full row objects cost more to make than the query)."""
+        if not messages:
+            return []
+        among, values = uuid_in("id", messages)
+        rows = await fetch_all(
+            f"SELECT {', '.join(_BUILD_COLUMNS)} FROM outbox_message WHERE tenant = {{}} AND {among}",
+            [self.tenant_id, *values],
+        )
+        return [
+            SimpleNamespace(**{**row, "id": _uuid(row["id"]), "mailbox": _uuid(row["mailbox"]), "lead": _uuid(row["lead"]),
+                               "track_opens": bool(row["track_opens"]), "track_clicks": bool(row["track_clicks"])})
+            for row in rows
+        ]
+
     async def finish(
         self, message: uuid.UUID, owner: str, values: dict[str, Any],
         *, from_states: tuple[str, ...] = ("sending", "uncertain"),
@@ -391,8 +411,14 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
         return {_uuid(r["id"]) for r in rows}  # type: ignore[misc]
 
     async def settle(self, message: uuid.UUID, expected_state: str, values: dict[str, Any]) -> bool:
-        """Move a message out of `expected_state` (reconciliation, admin actions)."""
-        return await self.update_where(values, OutboxMessage.id == message, OutboxMessage.state == expected_state) > 0
+        """Move a message out of `expected_state` (reconciliation, admin actions). Into or out of
+        a state analytics counts (sent, failed), its counters follow in the same transaction."""
+        from salescopilot.analytics.counters import counting
+
+        counted = {expected_state, values.get("state")} & {"sent", "failed"}
+        async with counting([message] if counted else []):
+            return await self.update_where(values, OutboxMessage.id == message,
+                                           OutboxMessage.state == expected_state) > 0
 
     async def in_state(self, state: str, limit: int) -> list[OutboxMessage]:
         return await (
@@ -407,6 +433,76 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
             OutboxMessage.objects()
             .where(self._where(OutboxMessage.enrollment == enrollment))
             .order_by(OutboxMessage.step)
+        )
+
+    async def of_enrollments(self, enrollments: list[uuid.UUID]) -> dict[uuid.UUID, list[dict]]:
+        """The messages of each enrollment (id, step, mailbox, message_id, subject, state, times),
+        by step: what enqueueing a batch needs to dedupe and to thread."""
+        if not enrollments:
+            return {}
+        columns = ("id, enrollment, step, mailbox, message_id, subject, state, failure, due_at, sent_at, "
+                   "updated_at, wait_reason")
+        if self._postgres:
+            # One probe of the (tenant, enrollment, step) index per enrollment, whatever the
+            # statistics say: an `= ANY` filter let the planner scan every row of the tenant
+            # (dead ones included) when the table's statistics were taken while it was small.
+            rows = await fetch_all(
+                f"SELECT {columns} FROM unnest({{}}::uuid[]) AS wanted(item) CROSS JOIN LATERAL "
+                f"(SELECT {columns} FROM outbox_message WHERE outbox_message.tenant = {{}} "
+                "AND outbox_message.enrollment = wanted.item) AS outbox_message ORDER BY step",
+                [list(enrollments), self.tenant_id],
+            )
+        else:
+            condition, values = uuid_in("enrollment", enrollments)
+            rows = await fetch_all(
+                f"SELECT {columns} FROM outbox_message WHERE tenant = {{}} AND {condition} ORDER BY step",
+                [self.tenant_id, *values],
+            )
+        found: dict[uuid.UUID, list[dict]] = {}
+        for row in rows:
+            for name in ("id", "enrollment", "mailbox"):
+                row[name] = _uuid(row[name])
+            for name in ("due_at", "sent_at", "updated_at"):
+                row[name] = _time(row[name]) if row[name] is not None else None
+            found.setdefault(row["enrollment"], []).append(row)
+        return found
+
+    async def by_ids_brief(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
+        """State and times of the given messages (what the scheduler needs of a previous step)."""
+        if not ids:
+            return {}
+        condition, values = uuid_in("id", ids)
+        rows = await fetch_all(
+            "SELECT id, enrollment, step, state, failure, due_at, sent_at, updated_at, wait_reason "
+            f"FROM outbox_message WHERE tenant = {{}} AND {condition}",
+            [self.tenant_id, *values],
+        )
+        found = {}
+        for row in rows:
+            row["id"], row["enrollment"] = _uuid(row["id"]), _uuid(row["enrollment"])
+            for name in ("due_at", "sent_at", "updated_at"):
+                row[name] = _time(row[name]) if row[name] is not None else None
+            found[row["id"]] = row
+        return found
+
+    async def set_state_where_enrollments(
+        self, enrollments: list[uuid.UUID], from_states: tuple[str, ...], values: dict[str, Any]
+    ) -> int:
+        if not enrollments:
+            return 0
+        return await self.update_where(
+            values, OutboxMessage.enrollment.is_in(enrollments), OutboxMessage.state.is_in(list(from_states))
+        )
+
+    async def postpone_enrollments(self, enrollments: list[uuid.UUID], until: dt.datetime, reason: str,
+                                   now: dt.datetime) -> int:
+        """Hold the waiting messages of these enrollments until `until` (an out-of-office)."""
+        if not enrollments:
+            return 0
+        return await self.update_where(
+            {"due_at": until, "wait_reason": reason[:500], "updated_at": now},
+            OutboxMessage.enrollment.is_in(enrollments), OutboxMessage.state.is_in(list(CLAIMABLE) + ["paused"]),
+            OutboxMessage.due_at < until,
         )
 
     async def has_work(self, now: dt.datetime) -> bool:
@@ -444,9 +540,93 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
         )
         return {r["state"]: r["n"] for r in rows}
 
+    async def count_by_state_of_campaign(self, campaign: uuid.UUID) -> dict[str, int]:
+        rows = await OutboxMessage.raw(
+            "SELECT state, COUNT(*) AS n FROM outbox_message WHERE tenant = {} AND campaign = {} GROUP BY state",
+            self.tenant_id, campaign,
+        )
+        return {r["state"]: r["n"] for r in rows}
+
     async def set_state_where_campaign(
         self, campaign: uuid.UUID, from_states: tuple[str, ...], values: dict[str, Any]
     ) -> int:
         return await self.update_where(
             values, OutboxMessage.campaign == campaign, OutboxMessage.state.is_in(list(from_states))
         )
+
+    async def of_lead(self, lead: uuid.UUID, limit: int = 100) -> list[OutboxMessage]:
+        """The lead's messages, oldest first (the outgoing side of the inbox's threads)."""
+        return await (
+            OutboxMessage.objects()
+            .where(self._where(OutboxMessage.lead == lead))
+            .order_by(OutboxMessage.created_at)
+            .limit(limit)
+        )
+
+    async def by_message_ids(self, message_ids: list[str]) -> list[OutboxMessage]:
+        """The messages with these Message-IDs ("<...>"), for matching inbound replies."""
+        wanted = [m for m in dict.fromkeys(message_ids) if m][:100]
+        if not wanted:
+            return []
+        return await OutboxMessage.objects().where(self._where(OutboxMessage.message_id.is_in(wanted)))
+
+    async def latest_to(self, *, lead: uuid.UUID | None = None, address: str | None = None) -> OutboxMessage | None:
+        """The most recent message that went (or is going) to the lead, else to the address."""
+        condition = OutboxMessage.lead == lead if lead is not None else OutboxMessage.recipient_email == address
+        return await (
+            OutboxMessage.objects()
+            .where(self._where(condition, OutboxMessage.state.not_in(["cancelled"])))
+            .order_by(OutboxMessage.created_at, ascending=False)
+            .first()
+        )
+
+    async def cancel_waiting_of_leads(self, leads: list[uuid.UUID], reason: str, now: dt.datetime) -> int:
+        """Cancel the messages of these leads outside any campaign (one-off sends) that have not
+        gone yet (queued, retry, paused); a campaign's messages follow its enrollments."""
+        if not leads:
+            return 0
+        return await self.update_where(
+            {"state": "cancelled", "failure": "cancelled", "wait_reason": reason[:500], "updated_at": now,
+             "reserved_at": None},
+            OutboxMessage.lead.is_in(leads), OutboxMessage.state.is_in(["queued", "retry", "paused"]),
+            OutboxMessage.campaign.is_null(),
+        )
+
+    async def postpone_waiting_of_lead(
+        self, lead: uuid.UUID, until: dt.datetime, reason: str, now: dt.datetime
+    ) -> int:
+        """Hold the lead's waiting messages outside any campaign until `until` (those due later
+        keep their time); a campaign's messages follow its enrollments."""
+        return await self.update_where(
+            {"due_at": until, "wait_reason": reason[:500], "updated_at": now},
+            OutboxMessage.lead == lead, OutboxMessage.state.is_in(["queued", "retry"]),
+            OutboxMessage.due_at < until, OutboxMessage.campaign.is_null(),
+        )
+
+    async def tracking_facts(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
+        """What tracking needs of sent messages (campaign, lead, mailbox, recipient, sent_at),
+        by id; messages of other tenants or of no one are absent."""
+        if not ids:
+            return {}
+        rows = await OutboxMessage.select(
+            OutboxMessage.id, OutboxMessage.campaign, OutboxMessage.lead, OutboxMessage.mailbox,
+            OutboxMessage.recipient_email, OutboxMessage.sent_at, OutboxMessage.state,
+        ).where(self._where(OutboxMessage.id.is_in(list(dict.fromkeys(ids)))))
+        return {_uuid(row["id"]): row for row in rows}
+
+    async def campaign_outcomes(self, campaign: uuid.UUID) -> dict[str, int]:
+        """Sent, bounced and complained-about messages of one campaign (complaints are the send
+        attempts inbound recorded as `complaint`)."""
+        rows = await OutboxMessage.raw(
+            "SELECT SUM(CASE WHEN state = 'sent' THEN 1 ELSE 0 END) AS sent, "
+            "SUM(CASE WHEN failure = 'bounced' THEN 1 ELSE 0 END) AS bounced "
+            "FROM outbox_message WHERE tenant = {} AND campaign = {}", self.tenant_id, campaign,
+        )
+        complaints = await OutboxMessage.raw(
+            "SELECT COUNT(DISTINCT a.message) AS n FROM send_attempt a JOIN outbox_message m "
+            "ON m.id = a.message AND m.tenant = a.tenant "
+            "WHERE a.tenant = {} AND m.campaign = {} AND a.outcome = 'complaint'", self.tenant_id, campaign,
+        )
+        row = rows[0] if rows else {}
+        return {"sent": int(row.get("sent") or 0), "bounced": int(row.get("bounced") or 0),
+                "complaints": int(complaints[0]["n"] if complaints else 0)}

@@ -17,18 +17,24 @@ import random
 import socket
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import structlog
 
+from salescopilot.analytics.counters import count_new
 from salescopilot.clock import Clock, system_clock
 from salescopilot.crypto import SecretBox
 from salescopilot.mail.status_codes import StatusMeaning, describe_reply
 from salescopilot.mail.tracking import TrackingTokens
+from salescopilot.deliverability.guard import CampaignGuard
+from salescopilot.tracking.service import TrackingService
+from salescopilot.webhooks.service import emit_events
 from salescopilot.mailboxes.providers import provider_instances
 from salescopilot.mailboxes.repository import MailboxRepository, SendingDomainRepository
 from salescopilot.mailboxes.service import MailboxService
 from salescopilot.mailboxes.tables import Mailbox
-from salescopilot.outbox.building import SenderContext, build_outgoing
+from salescopilot.mail.dkim import dkim_signer
+from salescopilot.outbox.building import BuiltMessage, SenderContext, build_outgoing
 from salescopilot.outbox.repository import OutboxRepository
 from salescopilot.outbox.service import OutboxService
 from salescopilot.outbox.tables import OutboxMessage
@@ -84,6 +90,7 @@ class OutboxSender:
         self.owner = owner or worker_identity()
         self.box = SecretBox.from_settings(settings)
         self.tokens = TrackingTokens.from_settings(settings)
+        self.signer = dkim_signer(settings.outbox.signing_processes)
 
     @property
     def tenant(self) -> TenantRef:
@@ -119,12 +126,12 @@ class OutboxSender:
 
     async def _abandon(self, upcoming: asyncio.Task) -> None:
         """A pass that failed midway gives back the chunk it had already prepared (never handed
-        over: queued again at once) rather than leave it `sending` until its lease runs out."""
-        if not upcoming.done():
-            upcoming.cancel()  # its transaction rolls back: the messages stay claimed, then expire
+        over: queued again at once) rather than leave it `sending` until its lease runs out. The
+        preparation is let finish (it is short): cancelled after its commit, during the signing,
+        it would strand the chunk in just that way."""
         try:
             prepared, _, _ = await upcoming
-        except BaseException:  # noqa: BLE001 - cancelled or failed: nothing was marked sending
+        except BaseException:  # noqa: BLE001 - it failed (or we are cancelled): nothing to give back
             return
         await self._record([(item, "not_started", None) for item in prepared])
 
@@ -177,12 +184,12 @@ class OutboxSender:
         return states
 
     async def _prepare(self, ids: list[uuid.UUID]) -> tuple[list[Prepared], dict[uuid.UUID, str], float]:
-        """Mark the messages `sending` (renewing their lease) and build them, in one committed
-        transaction before any hand-off. Messages this worker no longer holds are left alone.
-        Returns the built messages, the states of those that failed to build, and the loop
-        time just before the lease was renewed."""
-        prepared: list[Prepared] = []
+        """Mark the messages `sending` (renewing their lease) and build them in one committed
+        transaction, then sign them, before any hand-off. Messages this worker no longer holds
+        are left alone. Returns the messages ready to send, the states of those that could not be
+        built, and the loop time just before the lease was renewed."""
         states: dict[uuid.UUID, str] = {}
+        built: list[tuple[SimpleNamespace, Mailbox, MailProvider, BuiltMessage]] = []
         leased_at = asyncio.get_running_loop().time()
         async with tenant_scope(self.tenant):
             now = self.clock.now()
@@ -192,12 +199,15 @@ class OutboxSender:
             for lost in set(ids) - set(held):
                 log.info("outbox_claim_lost", message=str(lost))
             if not held:
-                return prepared, states, leased_at
-            rows = await messages.find(OutboxMessage.id.is_in(held))
+                return [], states, leased_at
+            rows = await messages.to_build(held)
             mailboxes = {m.id: m for m in await MailboxRepository().find(Mailbox.id.is_in(list({r.mailbox for r in rows})))}
             keys = {k.domain: k for k in await SendingDomainRepository().all()}
             tenant = await TenantCatalogue().by_id(self.tenant.id)
-            link_base = self.settings.mail.tracking_base_url or f"https://{self.tenant.slug}.{self.settings.base_domain}"
+            switches = await TrackingService(self.clock).switches()
+            link_base = switches.link_base(
+                self.settings.mail.tracking_base_url or f"https://{self.tenant.slug}.{self.settings.base_domain}"
+            )
             for row in rows:
                 mailbox = mailboxes.get(row.mailbox)
                 try:
@@ -206,23 +216,50 @@ class OutboxSender:
                     context = SenderContext(
                         mailbox=mailbox, domain_key=keys.get(mailbox.email.rpartition("@")[2]),
                         postal_address=tenant.postal_address if tenant else "", link_base=link_base,
+                        track_opens=switches.opens_for(row.track_opens, row.mailbox),
+                        track_clicks=switches.clicks_for(row.track_clicks, row.mailbox),
                     )
-                    raw = build_outgoing(row, context, self.tokens, self.box, now)
+                    message = build_outgoing(row, context, self.tokens, self.box, now)
                     provider = await provider_instances.for_mailbox(mailbox, self.box)
                 except Exception as error:  # noqa: BLE001 - this message cannot be sent as it is
-                    await messages.finish(row.id, self.owner, {
-                        "state": "failed", "failure": "rejected",
-                        "last_error": f"cannot build the message: {error}"[:1000], "updated_at": now})
+                    await self._fail_unbuildable(messages, row.id, error, now)
                     states[row.id] = "failed"
                     continue
-                prepared.append(Prepared(
-                    message=row.id, mailbox=mailbox.id, provider=provider, lead=row.lead,
-                    outgoing=OutgoingMessage(
-                        message_id=row.message_id, envelope_from=mailbox.email,
-                        recipients=(row.recipient_email,), raw=raw,
-                    ),
-                ))
+                built.append((row, mailbox, provider, message))
+        # Signed after the commit, so the transaction (on SQLite the database's write lock) is not
+        # held through the CPU work, which runs in the signing pool beside this event loop.
+        signed = await asyncio.gather(*(self._signed(message) for *_, message in built), return_exceptions=True)
+        prepared: list[Prepared] = []
+        unsignable: list[tuple[uuid.UUID, BaseException]] = []
+        for (row, mailbox, provider, _), raw in zip(built, signed, strict=True):
+            if isinstance(raw, BaseException):
+                unsignable.append((row.id, raw))
+                continue
+            prepared.append(Prepared(
+                message=row.id, mailbox=mailbox.id, provider=provider, lead=row.lead,
+                outgoing=OutgoingMessage(
+                    message_id=row.message_id, envelope_from=mailbox.email,
+                    recipients=(row.recipient_email,), raw=raw,
+                ),
+            ))
+        if unsignable:
+            async with tenant_scope(self.tenant):
+                for message_id, error in unsignable:
+                    await self._fail_unbuildable(OutboxRepository(), message_id, error, self.clock.now())
+                    states[message_id] = "failed"
         return prepared, states, leased_at
+
+    async def _signed(self, message: BuiltMessage) -> bytes:
+        if message.dkim is None:
+            return message.raw
+        return await self.signer.sign(message.raw, message.dkim, message.header_names)
+
+    async def _fail_unbuildable(
+        self, messages: OutboxRepository, message: uuid.UUID, error: BaseException, now: dt.datetime
+    ) -> None:
+        await messages.finish(message, self.owner, {
+            "state": "failed", "failure": "rejected",
+            "last_error": f"cannot build the message: {error}"[:1000], "updated_at": now})
 
     async def _record(self, outcomes: list[tuple[Prepared, str, object]]) -> dict[uuid.UUID, str]:
         """Write every outcome of a chunk and its send attempt in one transaction."""
@@ -258,9 +295,21 @@ class OutboxSender:
                     if kind == "failed" and is_hard_bounce(result):  # type: ignore[arg-type]
                         hard_bounced.append(row.recipient_email)
             await MailboxService(self.clock, self.box).record_outcomes(attempts)
+            # Analytics' counters, in the same transaction as the outcomes they count.
+            await count_new([m for m, state in states.items() if state in ("sent", "failed")])
+            # Webhooks: queued in the same transaction as the outcome (delivered after commit).
+            await emit_events([("email.sent", {
+                "emailId": str(item.message), "leadId": str(item.lead) if item.lead else None,
+                "mailboxId": str(item.mailbox), "messageId": item.outgoing.message_id, "sentAt": now.isoformat(),
+            }) for item, _, _ in sent if states.get(item.message) == "sent"], clock=self.clock)
             # A dead address is suppressed tenant-wide at once: no other campaign mails it again.
             for address in hard_bounced:
                 await SuppressionService(self.clock).add(address, reason="hard_bounce", source="outbox")
+            bounced_campaigns = [rows[o[0].message].campaign for o in others
+                                 if o[1] == "failed" and o[0].message in rows and rows[o[0].message].campaign]
+            if bounced_campaigns:
+                # Past its bounce threshold a campaign's waiting messages pause at once.
+                await CampaignGuard(self.clock).check(bounced_campaigns)
         return states
 
     def _outcome_values(

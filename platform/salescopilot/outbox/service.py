@@ -8,12 +8,16 @@ those messages claimed with a lease (and the others with why they wait). Sending
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass, field
+
+import msgspec
 
 from salescopilot.audit.service import AuditService
 from salescopilot.clock import Clock, system_clock
 from salescopilot.errors import Conflict, NotFound, ValidationFailed
+from salescopilot.ids import new_uuids, random_tokens
 from salescopilot.listing import ListQuery, Page
 from salescopilot.mail.message import message_id_domain, new_message_id, reply_subject
 from salescopilot.mailboxes.limits import DAY, MailboxLimits, MailboxUsage, remaining_today
@@ -55,9 +59,10 @@ class OutboxStateConflict(Conflict):
     default_message = "The message is not in a state that allows this."
 
 
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """A message the scheduler or the composer wants sent."""
+class NewMessage(msgspec.Struct, frozen=True):
+    """A message the scheduler or the composer wants sent. (An immutable msgspec Struct rather
+    than a frozen dataclass: a scheduler pass makes a thousand, and a frozen dataclass's
+    `__init__` cost three times as much.)"""
 
     enrollment: uuid.UUID
     step: int
@@ -79,6 +84,33 @@ class NewMessage:
     window: WindowSettings | None = None
     track_opens: bool = False
     track_clicks: bool = False
+    #: For analytics: the sequence step's key, its variant, the template and the subject as
+    #: written (before personalisation).
+    step_key: str = ""
+    variant: str = ""
+    template: uuid.UUID | None = None
+    subject_template: str = ""
+
+
+def word_count(text: str, html: str) -> int:
+    """Words of a message's body (its text part, else its HTML without tags)."""
+    if not text.strip() and html:
+        text = re.sub(r"<[^>]*>", " ", html)
+    return len(text.split())
+
+
+class QueuedMessage(msgspec.Struct, frozen=True):
+    """A message `enqueue_many` added (or found already there for its enrollment and step)."""
+
+    id: uuid.UUID
+    enrollment: uuid.UUID
+    step: int
+    message_id: str
+    subject: str
+    state: str
+    due_at: dt.datetime
+    #: False when the message was there already.
+    created: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,54 +230,92 @@ class OutboxService:
     async def enqueue(self, new: NewMessage) -> OutboxMessage:
         """Add a message to the ledger, or return the one already there for this enrollment and
         step: asking twice never sends twice."""
-        existing = await self.messages.find_one(
-            OutboxMessage.enrollment == new.enrollment, OutboxMessage.step == new.step
-        )
-        if existing is not None:
-            return existing
-        email = new.recipient_email.strip()
-        local, _, domain = email.rpartition("@")
-        if not local or not domain or any(c in email for c in " \r\n<>"):
-            raise ValidationFailed(f"{email!r} is not an email address", details={"recipient": email})
-        if new.mailbox is None and new.pool is None:
-            raise ValidationFailed("A message needs a mailbox or a mailbox pool to send from.")
-        earlier = [m for m in await self.messages.of_enrollment(new.enrollment) if m.step < new.step]
-        mailbox = new.mailbox or next((m.mailbox for m in earlier if m.mailbox), None)
-        subject, in_reply_to, references = new.subject, "", ""
-        if new.thread and earlier:
-            chain = [m.message_id for m in earlier]
-            in_reply_to, references = chain[-1], " ".join(chain)
-            subject = reply_subject(earlier[0].subject)
+        queued = (await self.enqueue_many([new]))[0]
+        return await self.get(queued.id)
+
+    async def enqueue_many(self, batch: list[NewMessage]) -> list[QueuedMessage]:
+        """Add messages to the ledger in one batch (the scheduler's), in order; for an
+        (enrollment, step) already there, the existing message is returned and nothing is added.
+        Every message is checked before any is written: one that is not valid refuses the batch."""
+        for new in batch:
+            email = new.recipient_email.strip()
+            local, _, domain = email.rpartition("@")
+            if not local or not domain or any(c in email for c in " \r\n<>"):
+                raise ValidationFailed(f"{email!r} is not an email address", details={"recipient": email})
+            if new.mailbox is None and new.pool is None:
+                raise ValidationFailed("A message needs a mailbox or a mailbox pool to send from.")
+        history = await self.messages.of_enrollments(sorted({new.enrollment for new in batch}))
         now = self.clock.now()
-        row = OutboxMessage(
-            id=uuid.uuid4(),
-            enrollment=new.enrollment,
-            step=new.step,
-            campaign=new.campaign,
-            lead=new.lead,
-            pool=new.pool,
-            mailbox=mailbox,
-            message_id=new_message_id(await self._message_id_domain(mailbox, new.pool, domain)),
-            recipient_email=email,
-            recipient_name=new.recipient_name,
-            recipient_domain=domain.lower(),
-            recipient_timezone=new.timezone,
-            recipient_country=new.country.upper()[:2],
-            subject=subject,
-            body_text=new.text,
-            body_html=new.html,
-            in_reply_to=in_reply_to,
-            references=references,
-            track_opens=new.track_opens,
-            track_clicks=new.track_clicks,
-            window=new.window.model_dump(mode="json") if new.window else {},
-            state="queued",
-            due_at=new.due_at or now,
-            created_at=now,
-            updated_at=now,
+        domains: dict[tuple, str] = {}
+        #: Each distinct window dumped once (a scheduler batch shares its campaign's).
+        windows: dict[int, dict] = {}
+        result: list[QueuedMessage] = []
+        fresh: list[dict] = []
+        ids, tokens = new_uuids(len(batch)), random_tokens(len(batch))
+        for index, new in enumerate(batch):
+            earlier = history.get(new.enrollment, [])
+            there = next((m for m in earlier if m["step"] == new.step), None)
+            if there is not None:
+                result.append(QueuedMessage(there["id"], new.enrollment, new.step, there["message_id"],
+                                            there["subject"], there["state"], there["due_at"], created=False))
+                continue
+            email = new.recipient_email.strip()
+            domain = email.rpartition("@")[2]
+            earlier = [m for m in earlier if m["step"] < new.step]
+            mailbox = new.mailbox or next((m["mailbox"] for m in earlier if m["mailbox"]), None)
+            subject, in_reply_to, references = new.subject, "", ""
+            if new.thread and earlier:
+                chain = [m["message_id"] for m in earlier]
+                in_reply_to, references = chain[-1], " ".join(chain)
+                subject = reply_subject(earlier[0]["subject"])
+            source = (mailbox, new.pool if mailbox is None else None)
+            if source not in domains:
+                domains[source] = await self._message_id_domain(mailbox, new.pool, domain)
+            row = {
+                "id": ids[index], "enrollment": new.enrollment, "step": new.step, "campaign": new.campaign,
+                "lead": new.lead, "pool": new.pool, "mailbox": mailbox,
+                "message_id": new_message_id(domains[source], tokens[index]), "recipient_email": email,
+                "recipient_name": new.recipient_name, "recipient_domain": domain.lower(),
+                "recipient_timezone": new.timezone, "recipient_country": new.country.upper()[:2],
+                "subject": subject, "body_text": new.text, "body_html": new.html, "in_reply_to": in_reply_to,
+                "step_key": new.step_key[:40], "variant": new.variant[:40], "template": new.template,
+                "subject_template": new.subject_template[:2000], "body_words": word_count(new.text, new.html),
+                "references": references, "track_opens": new.track_opens, "track_clicks": new.track_clicks,
+                "window": self._window_json(new.window, windows), "state": "queued",
+                "due_at": new.due_at or now, "wait_reason": "", "attempts": 0, "lease_owner": "",
+                "lease_until": None, "reserved_at": None, "sent_at": None, "provider_message_id": "",
+                "provider_response": "", "failure": "", "last_error": "", "error_status": "",
+                "created_at": now, "updated_at": now,
+            }
+            history.setdefault(new.enrollment, []).append(
+                {"id": row["id"], "step": new.step, "mailbox": mailbox, "message_id": row["message_id"],
+                 "subject": subject, "state": "queued", "due_at": row["due_at"]})
+            history[new.enrollment].sort(key=lambda m: m["step"])
+            result.append(QueuedMessage(row["id"], new.enrollment, new.step, row["message_id"], subject, "queued",
+                                        row["due_at"], created=True))
+            fresh.append(row)
+        await self.messages.insert_values(fresh)
+        return result
+
+    @staticmethod
+    def _window_json(window: WindowSettings | None, dumped: dict[int, dict]) -> dict:
+        if window is None:
+            return {}
+        if id(window) not in dumped:
+            dumped[id(window)] = window.model_dump(mode="json")
+        return dumped[id(window)]
+
+    async def cancel_for_enrollments(self, enrollments: list[uuid.UUID], reason: str) -> int:
+        """Cancel the messages of these enrollments that have not gone out (a reply stopped the
+        lead): claimed or sending ones finish, since they may be with the mail server already."""
+        return await self.messages.set_state_where_enrollments(
+            enrollments, ("queued", "retry", "paused"),
+            {"state": "cancelled", "failure": "cancelled", "wait_reason": reason[:500], "updated_at": self.clock.now()},
         )
-        await self.messages.add(row)
-        return row
+
+    async def postpone_for_enrollments(self, enrollments: list[uuid.UUID], until: dt.datetime, reason: str) -> int:
+        """Hold the waiting messages of these enrollments until `until` (an out-of-office)."""
+        return await self.messages.postpone_enrollments(enrollments, until, reason, self.clock.now())
 
     async def _message_id_domain(self, mailbox: uuid.UUID | None, pool: uuid.UUID | None, fallback: str) -> str:
         """The sending domain for the Message-ID: the mailbox's, or the pool's first mailbox's."""

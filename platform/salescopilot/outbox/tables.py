@@ -20,7 +20,8 @@ class OutboxMessage(TenantOwned, Table):
 
     #: One row per enrollment and step: the database refuses a second.
     UNIQUE_TOGETHER = (("tenant", "enrollment", "step"), ("tenant", "message_id"))
-    INDEX_TOGETHER = (("tenant", "created_at"),)
+    #: (tenant, lead): analytics' counters follow a lead's owner and status to its messages.
+    INDEX_TOGETHER = (("tenant", "created_at"), ("tenant", "campaign"), ("tenant", "lead"))
     #: Claims read only waiting rows (and usage only rows that took capacity): partial indexes
     #: keep both reads small, and the claimable ones get no new entry when a row is claimed.
     PARTIAL_INDEXES = (
@@ -30,6 +31,9 @@ class OutboxMessage(TenantOwned, Table):
         ("reserved_all", ("tenant", "reserved_at"), "reserved_at IS NOT NULL"),
         ("leased", ("tenant", "lease_until"), "state IN ('claimed', 'sending')"),
         ("settling", ("tenant", "state", "updated_at"), "state IN ('uncertain', 'paused')"),
+        # Analytics over a period: what went out, and what bounced at the hand-off (no sent_at).
+        ("went_out", ("tenant", "sent_at"), "sent_at IS NOT NULL"),
+        ("bounced_at_send", ("tenant", "updated_at"), "failure = 'bounced'"),
     )
 
     #: Every index starts with the tenant: the mixin's own index on it would only cost writes.
@@ -51,6 +55,13 @@ class OutboxMessage(TenantOwned, Table):
     recipient_timezone = Varchar(length=64, default="")
     recipient_country = Varchar(length=2, default="")
     subject = Text()
+    #: What analytics groups by: the sequence step's key, its A/B variant, the template it
+    #: used, the subject as written (before personalisation) and the body's length in words.
+    step_key = Varchar(length=40, default="")
+    variant = Varchar(length=40, default="")
+    template = UUID(null=True, default=None)
+    subject_template = Text(default="")
+    body_words = Integer(default=0)
     body_text = Text()
     body_html = Text(default="")
     #: Reply in the thread of the enrollment's earlier messages (In-Reply-To, References, "Re:").

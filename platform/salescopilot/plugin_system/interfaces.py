@@ -143,11 +143,14 @@ class DeliveryUncertain(Exception):
 class InboundMessage:
     """One message found in a mailbox, unparsed: the core classifies it."""
 
-    #: The provider's stable id of this message (IMAP "UIDVALIDITY:UID", Gmail message id).
+    #: The provider's id of this message (IMAP "FOLDER:UIDVALIDITY:UID", Gmail message id).
     provider_message_id: str
+    #: The message's bytes; a provider may give only the start of a huge message.
     raw: bytes
     folder: str = "INBOX"
     received_at: dt.datetime | None = None
+    #: The whole message's size in bytes when known (`raw` may be cut short).
+    size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +191,19 @@ class MailProvider(PluginClass):
 
     @abc.abstractmethod
     async def fetch_new_messages(self, cursor: str | None, *, limit: int = 100) -> FetchedMessages:
-        """Messages that arrived after `cursor` (all recent ones when None), oldest first."""
+        """Messages that arrived after `cursor` (all recent ones when None), oldest first, from
+        the inbox and the spam folder. Never deletes or changes a message (beyond a flag the
+        tenant enabled). The same message may come again (after a UIDVALIDITY change): the core
+        recognises it by its Message-ID."""
+
+    async def wait_for_new_messages(self, timeout: float) -> bool:
+        """Wait until the provider announces new mail (True) or `timeout` seconds pass (False).
+        This default cannot be told and polls: it sleeps `timeout` and returns True, so the
+        caller fetches. Raises like `fetch_new_messages` when the mailbox cannot be reached."""
+        import asyncio
+
+        await asyncio.sleep(timeout)
+        return True
 
     @abc.abstractmethod
     async def find_sent_by_message_id(self, message_id: str) -> SentMessage | None:

@@ -20,7 +20,7 @@ from salescopilot.errors import NotFound, ValidationFailed
 from salescopilot.suppression.repository import SuppressionRepository
 from salescopilot.suppression.tables import Suppression
 
-REASONS = ("unsubscribe", "hard_bounce", "complaint", "manual", "import", "erasure")
+REASONS = ("unsubscribe", "hard_bounce", "soft_bounce", "complaint", "manual", "import", "erasure")
 
 
 class SuppressionNotFound(NotFound):

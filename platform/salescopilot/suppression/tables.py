@@ -20,7 +20,7 @@ class Suppression(TenantOwned, Table, tablename="suppression"):
 
     kind = Varchar(length=10)
     value = Varchar(length=320)
-    #: unsubscribe, hard_bounce, complaint, manual, import, erasure.
+    #: unsubscribe, hard_bounce, soft_bounce, complaint, manual, import, erasure.
     reason = Varchar(length=20)
     #: Where it came from: "api", "web", "import:<id>", "inbound", a campaign id, ...
     source = Varchar(length=200, default="")

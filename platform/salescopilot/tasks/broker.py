@@ -17,6 +17,7 @@ Tests and the web app's start-up may install their own with `set_broker()`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -89,11 +90,23 @@ def _add_worker_lifecycle(broker: AsyncBroker, settings: Settings) -> None:
         from salescopilot.db.engine import start_database
 
         await start_database(settings)
+        if settings.mail.imap_idle:
+            from salescopilot.inbound.watcher import IdleWatcher
+
+            state.idle_stop = asyncio.Event()
+            state.idle_watcher = asyncio.create_task(IdleWatcher(settings).run(state.idle_stop))
         log.info("worker.started", pid=os.getpid(), queue=settings.tasks.queue)
 
     async def stop(state: TaskiqState) -> None:
         from salescopilot.db.engine import stop_database
 
+        watcher = getattr(state, "idle_watcher", None)
+        if watcher is not None:
+            state.idle_stop.set()
+            await asyncio.gather(watcher, return_exceptions=True)
+        from salescopilot.ai.client import close_task_model_client
+
+        await close_task_model_client()
         await stop_database()
         log.info("worker.stopped", pid=os.getpid())
 

@@ -37,7 +37,8 @@ class EmbeddedBroker(InMemoryBroker):
         #: Injected so tests can check delays without waiting for them.
         self.sleep = sleep
         self.shutdown_timeout = shutdown_timeout
-        self._delayed: set[asyncio.Task] = set()
+        #: Delayed tasks still sleeping, with the loop time they are due.
+        self._delayed: dict[asyncio.Task, float] = {}
 
     async def kick(self, message: BrokerMessage) -> None:
         if self.find_task(message.task_name) is None:
@@ -52,18 +53,32 @@ class EmbeddedBroker(InMemoryBroker):
         self._running_tasks.add(task)
         task.add_done_callback(self._running_tasks.discard)
         if delay > 0:
-            self._delayed.add(task)
-            task.add_done_callback(self._delayed.discard)
+            self._delayed[task] = asyncio.get_running_loop().time() + delay
+            task.add_done_callback(self._forget_delayed)
 
     async def _run_later(self, data: bytes, delay: float) -> None:
         await self.sleep(delay)
-        self._delayed.discard(asyncio.current_task())
+        self._forget_delayed(asyncio.current_task())
         await self.receiver.callback(message=data)
+
+    def _forget_delayed(self, task: asyncio.Task | None) -> None:
+        self._delayed.pop(task, None)  # type: ignore[arg-type]
 
     async def wait_all(self) -> None:
         """Wait until no task is running or waiting, including retries enqueued meanwhile."""
         while self._running_tasks:
             await asyncio.gather(*list(self._running_tasks), return_exceptions=True)
+
+    async def wait_settled(self, horizon: float) -> None:
+        """Wait until no task is running and none is due within `horizon` seconds (tasks
+        delayed past it, such as a wake-up for a message due next week, are left waiting)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            cutoff = loop.time() + horizon
+            pending = [t for t in self._running_tasks if self._delayed.get(t, 0.0) <= cutoff]
+            if not pending:
+                return
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def shutdown(self) -> None:
         if self._delayed:

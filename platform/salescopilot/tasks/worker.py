@@ -177,14 +177,23 @@ async def task_runtime(
             scheduling.run_scheduler(broker, scheduling.InProcessSchedulerLock(), stop=stop)
         )
         embedded.add_done_callback(_report_embedded_scheduler_end)
+    watcher: asyncio.Task | None = None
+    if settings.mail.imap_idle and settings.tasks.broker == "inmemory":
+        # Embedded, this process is the worker: it also keeps the IMAP IDLE connections.
+        from salescopilot.inbound.watcher import IdleWatcher
+
+        watcher = asyncio.create_task(IdleWatcher(settings).run(stop))
     try:
         yield broker
     finally:
-        if embedded is not None:
+        if embedded is not None or watcher is not None:
             stop.set()
-            await asyncio.gather(embedded, return_exceptions=True)
+            await asyncio.gather(*(t for t in (embedded, watcher) if t is not None), return_exceptions=True)
         await broker.shutdown()
         set_broker(None)
+        from salescopilot.ai.client import close_task_model_client
+
+        await close_task_model_client()
 
 
 def _report_embedded_scheduler_end(task: asyncio.Task) -> None:

@@ -26,12 +26,15 @@ HtmlBody = Annotated[str, msgspec.Meta(max_length=40_000)]
 TextBody = Annotated[str, msgspec.Meta(max_length=20_000)]
 
 
-class TemplateContent(msgspec.Struct, forbid_unknown_fields=True):
+class TemplateContent(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     subject: Annotated[str, msgspec.Meta(max_length=500)] = ""
     html: HtmlBody = ""
     text: TextBody = ""
     category: Annotated[str, msgspec.Meta(max_length=50)] = ""
+    #: The AI draft (`provenance.draftId` of an /api/v1/ai answer) the content came from: the new
+    #: version records it; a save without one keeps the previous version's.
+    ai_draft_id: uuid.UUID | None = None
 
 
 class PreviewRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -110,7 +113,7 @@ class TemplateController(Controller):
         """One template."""
         return {"data": template_json(await template_service(request).get(template_id))}
 
-    @put("/{template_id:uuid}", opt={"permission": "templates.write"})
+    @put("/{template_id:uuid}", opt={"permission": "templates.write"}, responses=error_responses(422))
     async def save(self, request: Request, template_id: uuid.UUID, data: TemplateContent) -> dict:
         """Save new content: a new version (the previous ones stay)."""
         row = await template_service(request).update(template_id, msgspec.structs.asdict(data),

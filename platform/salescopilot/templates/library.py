@@ -51,11 +51,11 @@ LIBRARY: tuple[LibraryTemplate, ...] = (
        """
 Hi {{firstName|there}},
 
-I work with sales teams at companies like {{company|yours}} that want more first meetings from email without sending more email.
+I help sales teams like the one at {{company|yours}} book more first meetings from email, without sending more of it.
 
-Most of them had the same problem: replies were low because every message read like a template. We fixed that by writing fewer, more specific emails and following up at the right time.
+The usual problem is that every message reads like a template. The fix: fewer, more specific emails and well-timed follow-ups.
 
-Is improving reply rates something you are working on this quarter? If not, no problem at all.
+Is reply rate something you are working on this quarter? If not, no problem at all.
 
 Thanks,
 {{sender.firstName}}
@@ -80,9 +80,9 @@ Hi {{firstName|there}},
 
 Rather than another request for a call, here is something you can use either way.
 
-The change that helps most teams we work with: cut the first email to under 100 words, ask one question, and send the follow-up three business days later instead of the next morning.
+What helps most teams we work with: a first email under 100 words, one question, and a follow-up three business days later rather than the next morning.
 
-If you would like to see how that would look for {{company|your team}}, reply and I will send over two example emails.
+If you want to see that for {{company|your team}}, reply and I will send two example emails.
 
 {{sender.firstName}}
 """),

@@ -12,17 +12,34 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
+from salescopilot.ai.pages import panel_context
 from salescopilot.errors import DomainError
 from salescopilot.leads.service import lead_json
 from salescopilot.listing import ListQuery
 from salescopilot.templates.controllers import sender_values
-from salescopilot.templates.service import LEAD_VARIABLES, template_json, version_json
+from salescopilot.templates.service import LEAD_VARIABLES, TemplateAiDraftNotFound, template_json, version_json
 from salescopilot.web.deps import lead_service, template_service
 from salescopilot.web.guards import principal_of
 
 
+def _kept(form, error: DomainError) -> dict[str, str]:
+    """The submitted content to show again with the error (a refused AI draft id is dropped, so
+    the next save does not carry it again)."""
+    content = _content(form)
+    if isinstance(error, TemplateAiDraftNotFound):
+        content["ai_draft_id"] = ""
+    return content
+
+
 def _content(form) -> dict[str, str]:
-    return {name: str(form.get(name, "")) for name in ("name", "category", "subject", "html", "text")}
+    content = {name: str(form.get(name, "")) for name in ("name", "category", "subject", "html", "text")}
+    # The AI panel's hidden field: a used suggestion's AI draft (anything but an id is ignored).
+    ai_draft = str(form.get("ai_draft_id", ""))[:64]
+    try:
+        content["ai_draft_id"] = str(uuid.UUID(ai_draft)) if ai_draft else ""
+    except ValueError:
+        content["ai_draft_id"] = ""
+    return content
 
 
 class TemplatePages(Controller):
@@ -38,6 +55,7 @@ class TemplatePages(Controller):
             "library": await service.library(),
             "principal": principal_of(request),
             "notice": request.query_params.get("notice"),
+            "ai": await panel_context(request),
         })
 
     @post("/library/{slug:str}/install", opt={"permission": "templates.write"})
@@ -55,7 +73,7 @@ class TemplatePages(Controller):
         try:
             row = await template_service(request).create(_content(form), author=principal_of(request).user_id)
         except DomainError as error:
-            return await self._editor(request, None, form=_content(form), error=error, status_code=error.status_code)
+            return await self._editor(request, None, form=_kept(form, error), error=error, status_code=error.status_code)
         return Redirect(path=f"/templates/{row.id}")
 
     @post("/preview", opt={"permission": "templates.read"})
@@ -88,7 +106,7 @@ class TemplatePages(Controller):
         except DomainError as error:
             if error.status_code == 404:
                 raise
-            return await self._editor(request, template_id, form=_content(form), error=error,
+            return await self._editor(request, template_id, form=_kept(form, error), error=error,
                                       status_code=error.status_code)
         return Redirect(path=f"/templates/{template_id}?" + urlencode({"notice": "Saved as a new version."}))
 
@@ -108,8 +126,12 @@ class TemplatePages(Controller):
     async def _editor(self, request: Request, template_id: uuid.UUID | None, *, form: dict | None = None,
                       error: DomainError | None = None, status_code: int = 200) -> Template:
         service = template_service(request)
-        template = template_json(await service.get(template_id)) if template_id else None
-        versions = [version_json(v) for v in await service.history(template_id)] if template_id else []
+        row = await service.get(template_id) if template_id else None
+        template = template_json(row) if row else None
+        history = await service.history(template_id) if template_id else []
+        provenances = await service.versions_provenance(history)
+        versions = [{**version_json(v), "ai": provenances.get(str(v.ai_draft)) if v.ai_draft else None}
+                    for v in history]
         leads = await lead_service(request).page(ListQuery(limit=50, sort="updated_at", descending=True), {})
         problems = (error.details or {}).get("problems", []) if error else []
         return Template("email_template_edit.html", status_code=status_code, context={
@@ -120,9 +142,12 @@ class TemplatePages(Controller):
             "versions": versions,
             "categories": await service.categories(),
             "variables": LEAD_VARIABLES,
+            "custom_fields": sorted({k for row in leads.items for k in (lead_json(row)["customFields"] or {})})[:30],
             "leads": [lead_json(row) for row in leads.items],
             "error": error.message if error else None,
             "problems": problems,
             "principal": principal_of(request),
             "notice": request.query_params.get("notice"),
+            "ai": await panel_context(request),
+            "ai_provenance": provenances.get(str(row.ai_draft)) if row and row.ai_draft else None,
         })

@@ -17,6 +17,7 @@ In HTML bodies every value (and fallback) is HTML-escaped; in subjects line brea
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Mapping
@@ -169,6 +170,8 @@ def lookup(values: Mapping[str, Any], name: str) -> Any:
 
 
 def _as_text(value: Any) -> str:
+    if type(value) is str:  # nearly every value: no ABC checks for it
+        return value.strip()
     if value is None or isinstance(value, Mapping):
         return ""
     if isinstance(value, list | tuple):
@@ -208,8 +211,15 @@ def _render(nodes: list, values: Mapping[str, Any], part: str, problems: list[Te
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=512)
+def _parsed(source: str) -> tuple[list, list[tuple[str, str]]]:
+    """`parse`, once per source text: a campaign renders the same step for a thousand leads
+    (the nodes are only read)."""
+    return parse(source)
+
+
 def render_part(source: str, values: Mapping[str, Any], part: str) -> tuple[str, list[TemplateProblem]]:
-    nodes, errors = parse(source or "")
+    nodes, errors = _parsed(source or "")
     problems = [TemplateProblem(part, "syntax", tag, message) for tag, message in errors]
     output = _render(nodes, values, part, problems)
     return output, problems

@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from salescopilot.ai.provenance import ai_provenances, require_ai_draft
 from salescopilot.audit.service import AuditService
 from salescopilot.clock import Clock
 from salescopilot.errors import NotFound, ValidationFailed
 from salescopilot.leads.service import LeadService, lead_values
 from salescopilot.listing import ListQuery, Page
+from salescopilot.mail.sanitize import clean_email_html, text_from_html
 from salescopilot.templates.library import LIBRARY, library_template
 from salescopilot.templates.renderer import Rendered, check_syntax, render_template, variables_in
 from salescopilot.templates.repository import EmailTemplateRepository, EmailTemplateVersionRepository
@@ -36,6 +38,12 @@ class TemplateNotFound(NotFound):
     default_message = "No such template."
 
 
+class TemplateAiDraftNotFound(ValidationFailed):
+    code = "TEMPLATE_AI_DRAFT_NOT_FOUND"
+    status_code = 422
+    default_message = "The AI suggestion this template says it came from does not exist."
+
+
 class TemplateVersionNotFound(NotFound):
     code = "TEMPLATE_VERSION_NOT_FOUND"
     default_message = "No such version of this template."
@@ -52,6 +60,7 @@ def template_json(row: EmailTemplate | Mapping[str, Any]) -> dict[str, Any]:
         "text": get("text_body"),
         "version": get("version"),
         "librarySlug": get("library_slug") or None,
+        "aiDraftId": str(get("ai_draft")) if get("ai_draft") else None,
         "createdAt": get("created_at").isoformat() if get("created_at") else None,
         "updatedAt": get("updated_at").isoformat() if get("updated_at") else None,
     }
@@ -61,9 +70,22 @@ def version_json(row: EmailTemplateVersion) -> dict[str, Any]:
     return {
         "version": row.version, "name": row.name, "category": row.category, "subject": row.subject,
         "html": row.html_body, "text": row.text_body,
+        "aiDraftId": str(row.ai_draft) if row.ai_draft else None,
         "savedBy": str(row.saved_by) if row.saved_by else None,
         "createdAt": row.created_at.isoformat() if row.created_at else None,
     }
+
+
+def _ai_draft(values: Mapping[str, Any]) -> uuid.UUID | None:
+    value = values.get("ai_draft_id")
+    if value is None or value == "":
+        return None
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value)[:64])
+    except ValueError:
+        raise ValidationFailed("aiDraftId is not a valid id.", details={"field": "aiDraftId"}) from None
 
 
 def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,6 +98,11 @@ def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
     if len(html_body) > MAX_HTML or len(text_body) > MAX_TEXT:
         raise ValidationFailed("The HTML body may have 40,000 characters, the text body 20,000.",
                                details={"field": "html" if len(html_body) > MAX_HTML else "text"})
+    # Editor HTML is cleaned to the allow-list before it is stored; without a text body of its
+    # own the message's text alternative is derived from it.
+    html_body = clean_email_html(html_body)
+    if not text_body.strip() and html_body:
+        text_body = text_from_html(html_body)
     if not (html_body.strip() or text_body.strip()):
         raise ValidationFailed("Write an HTML or a text body.", details={"field": "text"})
     check_syntax(subject=subject, html=html_body, text=text_body)
@@ -112,31 +139,46 @@ class TemplateService:
     async def create(self, values: Mapping[str, Any], *, author: uuid.UUID | None,
                      library_slug: str = "") -> EmailTemplate:
         cleaned = _clean(values)
+        ai_draft = _ai_draft(values)
+        await require_ai_draft(ai_draft, TemplateAiDraftNotFound)
         now = self.clock.now()
-        row = EmailTemplate(**cleaned, version=1, library_slug=library_slug, created_by=author,
+        row = EmailTemplate(**cleaned, version=1, library_slug=library_slug, ai_draft=ai_draft, created_by=author,
                             created_at=now, updated_at=now)
         await self.templates.add(row)
         await self._snapshot(row, author)
         await self.audit.record("template.created", target_type="email_template", target_id=str(row.id),
-                                after={"name": row.name, "version": 1})
+                                after={"name": row.name, "version": 1, "aiDraft": str(ai_draft) if ai_draft else None})
         return row
 
     async def update(self, template_id: uuid.UUID, values: Mapping[str, Any], *,
-                     author: uuid.UUID | None) -> EmailTemplate:
-        """Save new content as the next version (an unchanged save makes no version)."""
+                     author: uuid.UUID | None, restoring: bool = False) -> EmailTemplate:
+        """Save new content as the next version (an unchanged save makes no version). With an AI
+        draft id (a used AI suggestion) the new version records it; without one it keeps the
+        previous version's, as the content is still the AI's, edited. Restoring an old version
+        (`restoring`) brings back its content with the AI draft that version recorded, or none."""
         row = await self.get(template_id)
         cleaned = _clean(values)
+        ai_draft = _ai_draft(values)
+        if not restoring:
+            await require_ai_draft(ai_draft, TemplateAiDraftNotFound)
         if all(getattr(row, k) == v for k, v in cleaned.items()):
             return row
         for name, value in cleaned.items():
             setattr(row, name, value)
+        if ai_draft is not None or restoring:
+            row.ai_draft = ai_draft
         row.version += 1
         row.updated_at = self.clock.now()
         await self.templates.save(row)
         await self._snapshot(row, author)
         await self.audit.record("template.saved", target_type="email_template", target_id=str(row.id),
-                                after={"version": row.version})
+                                after={"version": row.version, "aiDraft": str(ai_draft)} if ai_draft
+                                else {"version": row.version})
         return row
+
+    async def versions_provenance(self, versions: list[EmailTemplateVersion]) -> dict[str, dict[str, Any]]:
+        """The provenance of each version's AI draft, keyed by the AI draft id."""
+        return await ai_provenances(v.ai_draft for v in versions)
 
     async def restore(self, template_id: uuid.UUID, version: int, *, author: uuid.UUID | None) -> EmailTemplate:
         old = await self.versions.one(template_id, version)
@@ -146,8 +188,8 @@ class TemplateService:
         return await self.update(
             template_id,
             {"name": old.name, "category": old.category, "subject": old.subject,
-             "html": old.html_body, "text": old.text_body},
-            author=author,
+             "html": old.html_body, "text": old.text_body, "ai_draft_id": old.ai_draft},
+            author=author, restoring=True,
         )
 
     async def delete(self, template_id: uuid.UUID) -> None:
@@ -193,7 +235,7 @@ class TemplateService:
         await self.versions.add(EmailTemplateVersion(
             template=row.id, version=row.version, name=row.name, category=row.category,
             subject=row.subject, html_body=row.html_body, text_body=row.text_body,
-            saved_by=author, created_at=self.clock.now(),
+            ai_draft=row.ai_draft, saved_by=author, created_at=self.clock.now(),
         ))
 
 

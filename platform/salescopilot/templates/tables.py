@@ -22,6 +22,9 @@ class EmailTemplate(TenantOwned, Table, tablename="email_template"):
     version = Integer(default=1)
     #: The library template it was installed from, if any.
     library_slug = Varchar(length=63, default="")
+    #: The AI draft (`ai_draft`: model, prompt version, tokens) the current version's content
+    #: came from, as on that version.
+    ai_draft = UUID(null=True, default=None)
     created_by = UUID(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
@@ -37,5 +40,8 @@ class EmailTemplateVersion(TenantOwned, Table, tablename="email_template_version
     subject = Varchar(length=500, default="")
     html_body = Text(default="")
     text_body = Text(default="")
+    #: The AI draft this version's content came from, if the seller used an AI suggestion; a
+    #: later save without a new one keeps it (the content is still the AI's, edited).
+    ai_draft = UUID(null=True, default=None)
     saved_by = UUID(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())

@@ -4,10 +4,11 @@ checks this). Every query gets the tenant filter; every insert gets the tenant f
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from typing import Any, ClassVar, Generic, TypeVar
 
-from piccolo.columns import Column
+from piccolo.columns import JSON, Column
 from piccolo.table import Table
 from piccolo.utils.sql_values import convert_to_sql_value
 
@@ -50,10 +51,16 @@ class TenantRepository(Generic[T]):
         instead of being built on every call; values are bound parameters."""
         if any(value is None for value in values.values()):
             return await self.find_one(*(self._col(k) == v for k, v in values.items()))
+        row = await self.values_by(**values)
+        return self.table(**row, _exists_in_db=True) if row is not None else None
+
+    async def values_by(self, **values: Any) -> dict[str, Any] | None:
+        """Like `get_by` (no None values), but the row as the driver returns it (a dict of
+        column values, not converted), without building a table object: for read-only hot paths."""
         names = tuple(sorted(values))
         statement = _get_by_statement(self.table, names)
         rows = await self.table.raw(statement, self.tenant_id, *(values[n] for n in names))
-        return self.table(**rows[0], _exists_in_db=True) if rows else None
+        return rows[0] if rows else None
 
     async def find(self, *conditions) -> list[T]:
         return await self.table.objects().where(self._where(*conditions))
@@ -87,6 +94,56 @@ class TenantRepository(Generic[T]):
             row.tenant = self.tenant_id  # type: ignore[attr-defined]
         if rows:
             await self.table.insert(*rows)
+
+    async def insert_many(self, rows: list[T]) -> None:
+        """Insert new rows for the current tenant in one batch through the driver (a scheduler
+        pass writes a thousand at a time); values are converted as `add` converts them."""
+        from salescopilot.db.engine import execute_many
+
+        if not rows:
+            return
+        columns = self.table._meta.columns
+        values = []
+        for row in rows:
+            row.tenant = self.tenant_id  # type: ignore[attr-defined]
+            values.append([convert_to_sql_value(value=getattr(row, c._meta.name), column=c) for c in columns])
+            row._exists_in_db = True
+        await execute_many(_insert_statement(self.table), values)
+
+    async def insert_values(self, rows: list[dict[str, Any]]) -> None:
+        """Insert new rows given as plain dicts of every column (but the tenant, filled in here)
+        in one batch through the driver, without building row objects: the hottest batch
+        writes (a scheduler pass). dict and list values of JSON columns are stored as JSON text."""
+        from salescopilot.db.engine import execute_many, fetch_all, get_engine, is_postgres, pg_batch_columns
+
+        if not rows:
+            return
+        columns = self.table._meta.columns
+        names = [c._meta.name for c in columns]
+        for row in rows:
+            row["tenant"] = self.tenant_id
+        # Column by column: JSON is encoded once per distinct object (a campaign's window is
+        # the same dict in every row of a pass).
+        by_column = []
+        for column_type, name in zip(columns, names, strict=True):
+            column = [row[name] for row in rows]
+            if isinstance(column_type, JSON):
+                encoded: dict[int, str] = {}
+                column = [(encoded[id(v)] if id(v) in encoded else encoded.setdefault(id(v), json.dumps(v)))
+                          if isinstance(v, (dict, list)) else v for v in column]
+            by_column.append(column)
+        if is_postgres(get_engine()):
+            # One statement for the whole batch: each column's values as one array parameter,
+            # or one value when every row has the same.
+            primary = names.index(self.table._meta.primary_key._meta.name)
+            expressions, source, scalars, arrays = pg_batch_columns(columns, by_column, arrays=(primary,))
+            quoted = ", ".join('"' + c._meta.db_column_name + '"' for c in columns)
+            await fetch_all(
+                f'INSERT INTO "{self.table._meta.tablename}" ({quoted}) SELECT {", ".join(expressions)} FROM {source}',
+                [*scalars, *arrays],
+            )
+            return
+        await execute_many(_insert_statement(self.table), [list(row) for row in zip(*by_column, strict=True)])
 
     async def save(self, row: T) -> T:
         """Save changes to a row this repository returned (its tenant cannot change)."""

@@ -33,10 +33,12 @@ from salescopilot.settings import Settings, get_settings
 from salescopilot.sso.state import SamlState
 from salescopilot.tasks.worker import freeze_startup_heap, task_runtime
 from salescopilot.tenancy.resolution import TenantResolver
+from salescopilot.tracking.fast_path import TrackingFastPath
 from salescopilot.web.assets import missing_vendor_assets
 from salescopilot.web.errors import EXCEPTION_HANDLERS
 from salescopilot.web.guards import permission_guard
 from salescopilot.web.logging import configure_logging
+from salescopilot.ai.client import CallPolicy, ModelClient
 from salescopilot.web.middleware import RequestPipeline, TrustedProxies
 from salescopilot.web.openapi import document_api_errors
 from salescopilot.web.request import AppRequest
@@ -58,6 +60,8 @@ class AppServices:
     used_handoff_tokens: Store
     #: Pending SAML requests and the assertion replay cache (in Redis when sessions are).
     saml_state: SamlState
+    #: The model client (connection pools per provider, the circuit breaker).
+    ai_client: ModelClient
 
 
 def _store(settings: Settings, namespace: str) -> Store:
@@ -111,6 +115,7 @@ def create_app(
         plugin_manager=pm,
         used_handoff_tokens=_store(settings, "handoff"),
         saml_state=SamlState(_store(settings, "saml")),
+        ai_client=ModelClient(CallPolicy.from_settings(settings.ai)),
     )
 
     from salescopilot.web.routes import core_route_handlers
@@ -129,16 +134,27 @@ def create_app(
             catcher = MailCatcher(settings, clock)
             await asyncio.to_thread(catcher.start)
             app.state.mail_catcher = catcher
+        from salescopilot.tracking.buffer import EventBuffer
+
+        buffer = EventBuffer(batch=settings.tracking.buffer_batch, interval=settings.tracking.buffer_interval,
+                             limit=settings.tracking.buffer_limit)
+        buffer.start()
+        app.state.tracking_buffer = buffer
         if server_process:
             freeze_startup_heap()
 
     async def on_shutdown(app: Litestar) -> None:
+        # Tracking events still in memory are written before the database goes away.
+        buffer = app.state.pop("tracking_buffer", None)
+        if buffer is not None:
+            await buffer.close()
         catcher = app.state.pop("mail_catcher", None)
         if catcher is not None:
             await asyncio.to_thread(catcher.stop)
         runtime = app.state.pop("task_runtime", None)
         if runtime is not None:
             await runtime.__aexit__(None, None, None)
+        await services.ai_client.close()
         await stop_database()
 
     vendor = create_static_files_router(
@@ -190,6 +206,9 @@ def create_app(
         debug=False,
     )
     document_api_errors(app)
+    # The open pixel and click redirect are answered ahead of the router and the middleware
+    # stack (see tracking.fast_path); every other request goes through them as before.
+    app.asgi_handler = TrackingFastPath(app.asgi_handler)
     app.state.settings = settings
     app.state.services = services
     app.state.theming = theming

@@ -32,6 +32,11 @@ class VendorAsset:
 
 VENDOR_ASSETS: tuple[VendorAsset, ...] = (
     VendorAsset(package="htmx.org", source="dist/htmx.min.js", target="htmx.min.js"),
+    VendorAsset(package="sortablejs", source="Sortable.min.js", target="Sortable.min.js"),
+    # The rich-text editor of the template editor and the composer (MIT, 37signals); the UMD
+    # build carries its one dependency (DOMPurify) inside.
+    VendorAsset(package="trix", source="dist/trix.umd.min.js", target="trix.umd.min.js"),
+    VendorAsset(package="trix", source="dist/trix.css", target="trix.css"),
 )
 
 

@@ -120,6 +120,16 @@ def template_service(connection: ASGIConnection):
     return TemplateService(clock=connection.app.state.services.clock)
 
 
+def ai_service(connection: ASGIConnection):
+    from salescopilot.ai.service import AiService
+    from salescopilot.web.guards import principal_of
+
+    services = connection.app.state.services
+    principal = principal_of(connection)
+    return AiService(clock=services.clock, operator=services.settings.ai, secret_box=services.secret_box,
+                     client=services.ai_client, user_id=principal.user_id if principal else None)
+
+
 def safe_next(target: str | None) -> str:
     """A local path to return to after sign-in; anything else (other hosts, `//x`) becomes "/"."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -127,3 +137,30 @@ def safe_next(target: str | None) -> str:
     if any(ord(c) < 32 for c in target) or len(target) > 2000:
         return "/"
     return target
+
+
+def sequence_service(connection: ASGIConnection):
+    from salescopilot.sequences.service import SequenceService
+
+    return SequenceService(clock=connection.app.state.services.clock)
+
+
+def campaign_service(connection: ASGIConnection):
+    from salescopilot.campaigns.service import CampaignService
+
+    services = connection.app.state.services
+    return CampaignService(services.settings.outbox, clock=services.clock)
+
+
+def enrollment_service(connection: ASGIConnection):
+    from salescopilot.campaigns.enrollments import EnrollmentService
+
+    services = connection.app.state.services
+    return EnrollmentService(services.settings.outbox, clock=services.clock, plugin_manager=services.plugin_manager)
+
+
+def composer_service(connection: ASGIConnection):
+    from salescopilot.composer.service import ComposerService
+
+    state = connection.app.state
+    return ComposerService(clock=state.services.clock, outbox=state.settings.outbox)

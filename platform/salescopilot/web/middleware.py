@@ -4,6 +4,10 @@ request id → client IP (forwarded headers only from trusted proxies) → tenan
 (unknown host: 404) → one tenant scope (transaction) for the whole request → principal from the
 session cookie or API key → the handler → commit before the response leaves (roll back when it is
 an error, so a failed request writes nothing).
+
+The open pixel and the click redirect are answered before Litestar's router by
+`tracking.fast_path`, which reuses the pieces below (client address, request id, the 404 of an
+unknown host).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from salescopilot.accounts.service import AccountService
 from salescopilot.actor import Actor, acting_as, with_identity
 from salescopilot.scim.tokens import ScimTokenService
 from salescopilot.errors import DomainError, NotAuthenticated, PermissionDenied
-from salescopilot.tenancy.context import tenant_scope
+from salescopilot.tenancy.context import tenant_context, tenant_scope
 from salescopilot.web.errors import error_body
 from salescopilot.web.theming import set_current_brand
 
@@ -72,6 +76,12 @@ def client_address(scope: Scope, headers: Headers, proxies: TrustedProxies) -> t
     return peer, host
 
 
+def request_id_of(headers: Headers) -> str:
+    """The caller's X-Request-Id when it is a sane one, else a new id."""
+    request_id = headers.get("x-request-id", "")
+    return request_id if _REQUEST_ID.match(request_id) else uuid.uuid4().hex
+
+
 class RequestPipeline:
     """ASGI middleware; see the module docstring. One instance per route stack."""
 
@@ -84,14 +94,12 @@ class RequestPipeline:
             return
         state = scope["app"].state
         headers = Headers.from_scope(scope)
-        request_id = headers.get("x-request-id", "")
-        if not _REQUEST_ID.match(request_id):
-            request_id = uuid.uuid4().hex
+        request_id = request_id_of(headers)
         ip, host = client_address(scope, headers, state.trusted_proxies)
         actor = Actor(
             kind="anonymous", ip=ip, user_agent=headers.get("user-agent", "")[:512], request_id=request_id
         )
-        send = _with_request_id(send, request_id)
+        send = with_request_id(send, request_id)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         try:
@@ -112,15 +120,26 @@ class RequestPipeline:
         state = scope["app"].state
         resolved = await state.tenant_resolver.resolve(host)
         if resolved is None:
-            await _send_json(send, 404, error_body("NOT_FOUND", "Not found."))
+            await send_json(send, 404, error_body("NOT_FOUND", "Not found."))
             return
         tenant = resolved.ref
+        structlog.contextvars.bind_contextvars(tenant=tenant.slug)
+        scope.setdefault("state", {})["tenant"] = tenant
+        if opt.get("no_tenant_transaction") and bearer_token(headers) is None:
+            # Public hot paths (the tracking pixel and click redirect, when their fast path in front
+            # of Litestar leaves a request to the full stack): no principal, no brand (they
+            # render no page), and no transaction held across the handler; it opens its own short
+            # scope if it needs one. (A request that brings an API key takes the full path, where
+            # a wrong key is refused.)
+            await self.app(scope, receive, send)
+            return
         set_current_brand(
             state.theming.brand(tenant.slug, resolved.name, resolved.theme, resolved.theme_tokens)
         )
-        structlog.contextvars.bind_contextvars(tenant=tenant.slug)
-        scope.setdefault("state", {})["tenant"] = tenant
         writes = _writes(scope)
+        if opt.get("own_transactions"):
+            await self._dispatch_outside_transaction(scope, receive, send, headers, tenant, writes)
+            return
         async with tenant_scope(tenant, write=writes) as tscope:
             keys = ApiKeyService(clock=state.services.clock, permissions=state.services.permissions)
             try:
@@ -143,11 +162,50 @@ class RequestPipeline:
             except Exception:  # noqa: BLE001 - a missed "last used" never fails a request
                 log.warning("api_key_use_not_recorded", exc_info=True)
 
+    async def _dispatch_outside_transaction(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, tenant, writes: bool
+    ) -> None:
+        """For handlers that wait on slow outside services (a model call, a stream): the caller is
+        authenticated in a short transaction of its own, then the handler runs in the tenant's
+        context without one and opens its own short scopes, so no transaction or SQLite write
+        lock is held while it waits."""
+        state = scope["app"].state
+        # Authenticated in a read transaction; an API key's use is written once the response is
+        # out, as for other reads (below).
+        async with tenant_scope(tenant, write=False) as tscope:
+            keys = ApiKeyService(clock=state.services.clock, permissions=state.services.permissions)
+            try:
+                await self._authenticate(scope, headers, keys, False)
+            except DomainError as error:
+                await tscope.rollback()
+                await _send_error(scope, receive, send, error)
+                return
+        status = 500
+
+        async def no_store(message: Message) -> None:
+            if message["type"] == "http.response.start" and scope.get("principal") is not None and not any(
+                name.lower() == b"cache-control" for name, _ in message.get("headers", ())
+            ):
+                message["headers"] = [*message.get("headers", ()), (b"cache-control", b"no-store")]
+            if message["type"] == "http.response.start":
+                nonlocal status
+                status = message["status"]
+            await send(message)
+
+        with tenant_context(tenant):
+            await self.app(scope, receive, no_store)
+        if keys.pending_use is not None and status < 400:
+            try:
+                async with tenant_scope(tenant):
+                    await keys.record_pending_use()
+            except Exception:  # noqa: BLE001 - a missed "last used" never fails a request
+                log.warning("api_key_use_not_recorded", exc_info=True)
+
     async def _authenticate(self, scope: Scope, headers: Headers, keys: ApiKeyService, writes: bool) -> None:
         """Sets scope["principal"] (or leaves it unset for anonymous requests)."""
         state = scope["app"].state
         services = state.services
-        token = _bearer_token(headers)
+        token = bearer_token(headers)
         if scope["path"].startswith(SCIM_PATH):
             # SCIM answers only its own bearer tokens, never a session or an API key.
             if token is None:
@@ -226,7 +284,7 @@ class _CommitBeforeResponse:
                 await self.tscope.commit()
 
 
-def _with_request_id(send: Send, request_id: str) -> Send:
+def with_request_id(send: Send, request_id: str) -> Send:
     async def send_with_id(message: Message) -> None:
         if message["type"] == "http.response.start":
             message.setdefault("headers", [])
@@ -245,7 +303,7 @@ async def _send_error(scope: Scope, receive: Receive, send: Send, error: DomainE
     await response.to_asgi_response(app=None, request=request)(scope, receive, send)
 
 
-async def _send_json(send: Send, status: int, body: Any) -> None:
+async def send_json(send: Send, status: int, body: Any) -> None:
     payload = msgspec.json.encode(body)
     await send(
         {
@@ -257,7 +315,7 @@ async def _send_json(send: Send, status: int, body: Any) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-def _bearer_token(headers: Headers) -> str | None:
+def bearer_token(headers: Headers) -> str | None:
     authorization = headers.get("authorization", "")
     if authorization[:7].lower() == "bearer ":
         return authorization[7:].strip()

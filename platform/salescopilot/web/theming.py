@@ -8,6 +8,7 @@ tenant's overrides (from its manifest) on top, validated so they cannot break ou
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -55,12 +56,24 @@ class Theming:
         self.themes = dict(themes)
         self.tenants_dir = tenants_dir
         self._environments: dict[tuple[str | None, str], jinja2.Environment] = {}
+        self._brands: dict[tuple[str | None, str, str, str], Brand] = {}
         self.globals: dict[str, Any] = {}
 
     def theme(self, slug: str) -> type[Theme]:
         return self.themes.get(slug) or self.themes["default"]
 
     def brand(self, tenant_slug: str | None, tenant_name: str, theme: str, overrides: Mapping[str, Any]) -> Brand:
+        """The tenant's brand, made once per (tenant, name, theme, overrides): every request asks
+        for it, and validating the tokens costs more than the rest of a tracking hit."""
+        key = (tenant_slug, tenant_name, theme, json.dumps(overrides or {}, sort_keys=True, default=str))
+        brand = self._brands.get(key)
+        if brand is None:
+            if len(self._brands) >= 10_000:
+                self._brands.clear()
+            brand = self._brands[key] = self._make_brand(tenant_slug, tenant_name, theme, overrides)
+        return brand
+
+    def _make_brand(self, tenant_slug: str | None, tenant_name: str, theme: str, overrides: Mapping[str, Any]) -> Brand:
         base = self.theme(theme).tokens()
         try:
             tokens = base.with_overrides(overrides or {})

@@ -17,6 +17,7 @@ from salescopilot.plugin_system.interfaces import mail_transport_settings
 Security = Literal["ssl", "starttls", "none"]
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+FLAG_PATTERN = re.compile(r"^(?:\\(?:Seen|Flagged)|[A-Za-z0-9_$.-]{1,64})$")
 _ADDRESS = re.compile(r"^[^@\s\"<>(),;:\\]{1,64}@[^@\s\"<>(),;:\\]{1,253}$")
 #: Hosts of providers that file a copy of every message sent over SMTP in the Sent folder
 #: themselves: appending another copy would show the message twice.
@@ -82,6 +83,12 @@ class SmtpAccount(BaseModel):
     sent_folder: str = Field(default="", max_length=200)
     #: `auto`: append a copy to Sent unless the host is one that keeps one (Gmail, Microsoft 365).
     append_to_sent: Literal["auto", "always", "never"] = "auto"
+    #: Most IMAP connections open at once to this account from one process; empty: the
+    #: provider's known limit (Gmail 15) or 10.
+    imap_max_connections: int | None = Field(default=None, ge=1, le=100)
+    #: A flag set on each inbound message once read (`\\Seen`, `\\Flagged` or a keyword such as
+    #: `SalesCopilot`); empty: messages are left exactly as they are.
+    mark_fetched: str = Field(default="", max_length=64)
 
     @field_validator("address")
     @classmethod
@@ -107,6 +114,14 @@ class SmtpAccount(BaseModel):
         if any(c in value for c in "\r\n\0"):
             raise ValueError("must be one line")
         return value.strip()
+
+    @field_validator("mark_fetched")
+    @classmethod
+    def _flag(cls, value: str) -> str:
+        value = value.strip()
+        if value and not FLAG_PATTERN.match(value):
+            raise ValueError("must be \\Seen, \\Flagged or a keyword of letters, digits, '_', '$', '.', '-'")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> SmtpAccount:

@@ -11,12 +11,12 @@ from pydantic import BaseModel
 from plugins.providers.mail_smtp.account import SmtpAccount, Transport
 from plugins.providers.mail_smtp.check import check_mailbox
 from plugins.providers.mail_smtp.imap import ImapProblem, open_session
+from plugins.providers.mail_smtp.inbound import fetch_new
 from plugins.providers.mail_smtp.smtp import SmtpConnection
 from salescopilot.plugin_system.interfaces import (
     ConnectionCheck,
     DeliveryUncertain,
     FetchedMessages,
-    InboundMessage,
     MailProvider,
     OutgoingMessage,
     SendResult,
@@ -100,28 +100,20 @@ class SmtpProvider(MailProvider):
         if not self.account.imap_host:
             # No IMAP, no inbound mail (check_connection says so): nothing to read, not an error.
             return FetchedMessages(messages=[], cursor=cursor or "", has_more=False)
-        last_validity, last_uid = _parse_cursor(cursor)
         async with open_session(self.account, self.transport) as session:
-            validity = await session.select("INBOX")
-            if validity != last_validity:
-                last_uid = 0  # a new UIDVALIDITY: the old UIDs mean nothing any more
-            uids = await session.uids_after("INBOX", last_uid)
-            messages = []
-            for uid in uids[:limit]:
-                fetched = await session.fetch(uid)
-                if fetched is not None:
-                    messages.append(
-                        InboundMessage(
-                            provider_message_id=f"{validity}:{uid}",
-                            raw=fetched[0],
-                            folder="INBOX",
-                            received_at=fetched[1],
-                        )
-                    )
-                last_uid = uid
-        return FetchedMessages(
-            messages=messages, cursor=f"{validity}:{last_uid}", has_more=len(uids) > limit
-        )
+            return await fetch_new(session, self.account, cursor, limit)
+
+    async def wait_for_new_messages(self, timeout: float) -> bool:
+        """IDLE on the INBOX where the server offers it; otherwise sleeps `timeout` (polling)
+        and returns True. Raises `ImapProblem` when the server cannot be reached."""
+        if not self.account.imap_host:
+            await asyncio.sleep(timeout)
+            return False
+        async with open_session(self.account, self.transport) as session:
+            if session.offers_idle:
+                return await session.wait_for_change("INBOX", timeout)
+        await asyncio.sleep(timeout)  # without holding one of the account's connections
+        return True
 
     async def check_connection(self) -> ConnectionCheck:
         return await check_mailbox(self.account, self.transport)
@@ -132,13 +124,3 @@ class SmtpProvider(MailProvider):
             await asyncio.wait(set(self._appends), timeout=self.transport.imap_timeout)
         async with self._lock:
             await self.connection.close()
-
-
-def _parse_cursor(cursor: str | None) -> tuple[int | None, int]:
-    """("UIDVALIDITY:UID") -> (validity, uid); a missing or garbled cursor starts over."""
-    if not cursor:
-        return None, 0
-    validity, _, uid = cursor.partition(":")
-    if validity.isdigit() and uid.isdigit():
-        return int(validity), int(uid)
-    return None, 0

@@ -99,3 +99,27 @@ async def test_nul_bytes_and_unclosed_quotes_do_not_stop_the_import(settings, te
     assert result["status"] == "completed"
     assert result["imported"] + result["updated"] + result["skipped"] == result["rowsProcessed"]
     assert result["imported"] >= 1
+
+
+#: Pieces of hand-written CSV, including broken quoting that no CSV writer would produce: a quote
+#: opened mid-field, a quoted field followed by text, doubled and lone quotes, quoted newlines.
+PIECE = st.sampled_from([
+    "a@example.com", "B@Example.com", "c@example.com", "not-an-email", "", '"', '""', '"quoted"', 'x"y',
+    '"open', 'close"', '"two\nlines"', '"a,b"', "=1+1", "@cmd", ",", ",", " ", "ü", "\r",
+])
+RAW_LINE = st.lists(PIECE, min_size=0, max_size=6).map("".join)
+
+
+@hypothesis_settings(max_examples=30, deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(lines=st.lists(RAW_LINE, min_size=1, max_size=20), newline=st.sampled_from(["\n", "\r\n"]))
+async def test_broken_quoting_never_crashes_and_every_counted_row_is_reported(settings, tenant_a, lines, newline):
+    data = ("email,name" + newline + newline.join(lines) + newline).encode()
+    result = await import_bytes(settings, tenant_a, data)
+    assert result["status"] == "completed", result
+    assert result["imported"] + result["updated"] + result["skipped"] == result["rowsProcessed"]
+    assert result["rowsProcessed"] <= len(lines) + data.count(b"\n")
+    report = await problems(settings, tenant_a, result["id"])
+    assert len(report) == result["skipped"]
+    for row in report:
+        assert not row[1].startswith(("=", "+", "-", "@")), row

@@ -1,5 +1,5 @@
 """The IMAP side of the `smtp` provider against a real Dovecot: the Sent copy, reconciliation by
-Message-ID, reading new messages, and `check_connection`."""
+Message-ID, and `check_connection` (reading new messages: test_imap_sync.py)."""
 
 from __future__ import annotations
 
@@ -72,28 +72,6 @@ async def test_a_search_that_cannot_run_leaves_the_message_uncertain(sink, dovec
     no_imap = provider_for(account_for(sink))
     with pytest.raises(DeliveryUncertain, match="no IMAP server"):
         await no_imap.find_sent_by_message_id("<x@example.com>")
-
-
-async def test_new_messages_come_oldest_first_in_pages_by_uid(sink, dovecot, imap_user):
-    for number in (1, 2, 3):
-        dovecot.append(imap_user, "INBOX", message(number).raw)
-    provider = provider_for(with_imap(sink, dovecot, imap_user))
-    first = await provider.fetch_new_messages(None, limit=2)
-    assert [m.raw.split(b"Subject: ")[1][:6] for m in first.messages] == [b"Step 1", b"Step 2"]
-    assert first.has_more
-    validity = first.cursor.split(":")[0]
-    assert [m.provider_message_id for m in first.messages] == [f"{validity}:1", f"{validity}:2"]
-    second = await provider.fetch_new_messages(first.cursor, limit=2)
-    assert [m.provider_message_id for m in second.messages] == [f"{validity}:3"]
-    assert not second.has_more
-    again = await provider.fetch_new_messages(second.cursor)
-    assert again.messages == [] and again.cursor == second.cursor
-    dovecot.append(imap_user, "INBOX", message(4).raw)
-    later = await provider.fetch_new_messages(again.cursor)
-    assert [m.provider_message_id for m in later.messages] == [f"{validity}:4"]
-    # Another UIDVALIDITY (the folder was recreated): start from the beginning.
-    restarted = await provider.fetch_new_messages(f"{int(validity) + 1}:3")
-    assert len(restarted.messages) == 4
 
 
 async def test_check_connection_passes_for_a_working_mailbox(sink, dovecot, imap_user):

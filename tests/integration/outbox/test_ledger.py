@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from salescopilot.db.json_column import json_dict
 from salescopilot.outbox.repository import OutboxRepository
 from salescopilot.outbox.service import OutboxService, OutboxStateConflict
 from salescopilot.outbox.tables import OutboxMessage
@@ -251,3 +252,79 @@ async def test_suppressed_addresses_are_never_sent_and_hard_bounces_are_suppress
     await desk.run_pass()
     assert (await desk.message(later)).failure == "suppressed"
     assert script.attempts == 1
+
+
+async def test_messages_are_signed_in_the_pool_and_an_unsignable_one_fails_alone(desk, script):
+    import dkim
+
+    from salescopilot.crypto import SecretBox
+    from salescopilot.mail.dkim import generate_dkim_key
+    from salescopilot.mailboxes.repository import SendingDomainRepository
+    from salescopilot.mailboxes.tables import SendingDomain
+
+    assert desk.settings.outbox.signing_processes >= 1
+    box = SecretBox.from_settings(desk.settings)
+    pem, record = generate_dkim_key("rsa")
+    async with tenant_scope(desk.tenant):
+        for domain, key in (("good.example.com", pem.decode()), ("broken.example.com", "not a key")):
+            await SendingDomainRepository().add(SendingDomain(
+                id=uuid.uuid4(), domain=domain, dkim_selector="s1",
+                dkim_private_key=box.encrypt(key), dkim_enabled=True,
+            ))
+    good = await desk.enqueue(mailbox=await desk.mailbox("ann@good.example.com"))
+    broken = await desk.enqueue(mailbox=await desk.mailbox("bob@broken.example.com"))
+    assert await desk.run_pass() == 2
+    assert (await desk.message(good)).state == "sent"
+    failed = await desk.message(broken)
+    assert (failed.state, failed.failure) == ("failed", "rejected")
+    assert failed.last_error.startswith("cannot build the message: the DKIM private key is not a readable PEM key")
+    [(_, _, raw)] = script.accepted
+    assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: record.encode())
+
+
+async def test_a_batch_stores_each_message_as_given_whether_its_values_differ_or_are_shared(desk):
+    """`enqueue_many` writes a batch in one statement, passing a column once when every message
+    has the same value in it: each row must still hold exactly its own message."""
+    from salescopilot.mailboxes.schemas import WindowSettings
+    from salescopilot.outbox.service import NewMessage
+
+    mailbox = await desk.mailbox("ann@sender.example.com")
+    window = WindowSettings(days=[0, 1, 2], start="09:00", end="17:00", holidays="lead")
+    first, later = desk.clock.now(), desk.clock.now() + dt.timedelta(hours=3)
+    threaded = uuid.uuid4()
+    batch = [
+        NewMessage(enrollment=uuid.uuid4(), step=1, recipient_email=f"lead{n}@customer{n % 2}.example.com",
+                   recipient_name=f"Lead {n}" if n % 3 else "", subject="Same subject", text=f"Body {n}",
+                   html="<p>same</p>" if n < 4 else "", mailbox=mailbox, timezone="Europe/Berlin", country="de",
+                   due_at=first if n % 2 else later, window=window if n < 5 else None, track_opens=n == 2)
+        for n in range(6)
+    ]
+    batch.append(NewMessage(enrollment=threaded, step=1, recipient_email="t@x.example.com", subject="Intro",
+                            text="One", mailbox=mailbox))
+    # The same enrollment's next step in the same batch threads on the row just added; a
+    # repeated (enrollment, step) gives that row back instead of a second one.
+    batch.append(NewMessage(enrollment=threaded, step=2, recipient_email="t@x.example.com", subject="Ignored",
+                            text="Two", mailbox=mailbox, thread=True))
+    batch.append(NewMessage(enrollment=threaded, step=1, recipient_email="t@x.example.com", subject="Again",
+                            text="Again", mailbox=mailbox))
+    async with tenant_scope(desk.tenant):
+        queued = await OutboxService(desk.settings.outbox, desk.clock).enqueue_many(batch)
+    assert [q.created for q in queued] == [True] * 8 + [False]
+    assert queued[8].id == queued[6].id
+    async with tenant_scope(desk.tenant, write=False):
+        rows = {row.id: row for row in await OutboxRepository().find()}
+    assert len(rows) == 8
+    for new, message in zip(batch[:8], queued[:8], strict=True):
+        row = rows[message.id]
+        assert (row.tenant, row.enrollment, row.step, row.mailbox) == (desk.tenant.id, new.enrollment, new.step, mailbox)
+        assert (row.recipient_email, row.recipient_name, row.recipient_domain) == (
+            new.recipient_email, new.recipient_name, new.recipient_email.rpartition("@")[2])
+        assert (row.body_text, row.body_html, row.track_opens, row.state) == (new.text, new.html, new.track_opens, "queued")
+        assert row.due_at == (new.due_at or desk.clock.now()) and row.message_id == message.message_id
+        assert (row.recipient_timezone, row.recipient_country) == (new.timezone, new.country.upper())
+        stored_window = json_dict(row.window)
+        assert stored_window == (window.model_dump(mode="json") if new.window else {})
+    assert len({row.message_id for row in rows.values()}) == 8
+    intro, follow_up = rows[queued[6].id], rows[queued[7].id]
+    assert follow_up.subject == "Re: Intro" and follow_up.in_reply_to == intro.message_id
+    assert follow_up.references == intro.message_id

@@ -6,7 +6,7 @@ status code, content type and body that the schema documents for that operation 
 included, see `salescopilot.web.openapi`).
 
 Bounded and deterministic: a fixed number of examples per operation, derandomized, with no example
-database (a few seconds; not marked slow). Schemathesis drives the app in its own event loop (its
+database (one to two minutes in all; not marked slow). Schemathesis drives the app in its own event loop (its
 ASGI transport runs the app's lifespan in a portal thread), so the data is seeded first in a loop
 of its own, and the database is started by the app's start-up hook.
 """
@@ -46,7 +46,8 @@ from tests.support import add_member
 
 SCHEMA_PATH = "/api/docs/openapi.json"
 HOST = "acme.localhost"
-EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 15}
+#: Per operation; with about a hundred operations the run takes a minute or two on a quiet machine.
+EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}
 
 CONFORMANCE = [
     not_a_server_error,
@@ -108,9 +109,15 @@ def _exercise(operation, mode: GenerationMode, headers: dict[str, str], seen: Co
     run()
 
 
+# One test over every operation: the suite's 300 s limit fired inside a Hypothesis run on a
+# loaded CI machine (reported as "inconsistent results"), so this one has more room.
+@pytest.mark.timeout(900)
 def test_the_api_answers_as_its_openapi_schema_says(api):
     app, token = api
     schema = schemathesis.openapi.from_asgi(SCHEMA_PATH, app)
+    # A body past the request size limit is refused before it is parsed: 413 is a rejection too.
+    rejection = schema.config.checks.negative_data_rejection
+    rejection.expected_statuses = [*rejection.expected_statuses, "413"]
     headers = {"Host": HOST, "Authorization": f"Bearer {token}"}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10, [op.label for op in operations]

@@ -193,3 +193,33 @@ def test_unusable_dkim_keys_are_refused():
         sign_message(raw, DkimKey("example.com", "s1", ec_pem))
     with pytest.raises(ValueError):
         generate_dkim_key("dsa")  # type: ignore[arg-type]
+
+
+async def test_the_signing_pool_signs_exactly_as_inline_and_reports_bad_keys():
+    from salescopilot.mail.dkim import DkimSigner
+    from salescopilot.mail.message import build_unsigned
+
+    pem, record = generate_dkim_key("rsa")
+    key = DkimKey("example.com", "s1", pem)
+    raw, names = build_unsigned(spec())
+    signer = DkimSigner(processes=1)
+    try:
+        pooled = await signer.sign(raw, key, names)
+        inline = sign_message(raw, key, names)
+        assert pooled.endswith(raw) and inline.endswith(raw)
+        # The same signature header but for its time (t=) and so its signature value (b=).
+        assert header_tags(pooled) == header_tags(inline)
+        for signed in (pooled, inline):
+            assert dkim.verify(signed, dnsfunc=lambda name, timeout=5: record.encode())
+        with pytest.raises(InvalidDkimKey, match="selector"):
+            await signer.sign(raw, DkimKey("example.com", "bad selector!", pem), names)
+    finally:
+        signer.shutdown()
+    assert header_tags(await DkimSigner(processes=0).sign(raw, key, names)) == header_tags(pooled)
+
+
+def header_tags(signed: bytes) -> dict[str, str]:
+    """The DKIM-Signature's tags but t= and b=."""
+    header = email.message_from_bytes(signed, policy=email.policy.compat32)["DKIM-Signature"]
+    tags = dict(part.strip().split("=", 1) for part in re.sub(r"\s+", "", header).split(";") if part.strip())
+    return {name: value for name, value in tags.items() if name not in ("t", "b")}

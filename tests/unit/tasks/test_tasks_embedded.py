@@ -136,3 +136,30 @@ async def test_a_scheduler_that_loses_its_lock_stops(settings, db):
                 run_scheduler(broker, lock, stop=asyncio.Event(), lock_ttl=0.3), timeout=5
             )
     assert lock.released
+
+
+noted: list[str] = []
+
+
+@system_task("testembedded.note")
+async def note(what: str) -> None:
+    noted.append(what)
+
+
+async def test_settling_waits_for_tasks_due_soon_but_not_for_those_due_later():
+    broker = EmbeddedBroker()
+    set_broker(broker)
+    await broker.startup()
+    noted.clear()
+    try:
+        await note.kiq("now")
+        await note.kicker().with_labels(delay=0.05).kiq("soon")
+        await note.kicker().with_labels(delay=3600).kiq("next hour")
+
+        await asyncio.wait_for(broker.wait_settled(horizon=1), timeout=5)
+
+        assert sorted(noted) == ["now", "soon"]
+    finally:
+        await broker.shutdown()
+        set_broker(None)
+    assert "next hour" not in noted

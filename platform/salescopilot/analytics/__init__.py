@@ -1,0 +1,1 @@
+"""Analytics: what each campaign, sequence, step, variant, template, mailbox and owner achieved."""

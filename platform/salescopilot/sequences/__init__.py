@@ -1,0 +1,1 @@
+"""Sequences: ordered steps with delays, conditions, A/B variants and stop rules, versioned."""

@@ -1,0 +1,1 @@
+"""Open and click tracking, unsubscribe pages and the honest scoring of tracking events."""

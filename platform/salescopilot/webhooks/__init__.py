@@ -1,0 +1,1 @@
+"""Outbound webhooks: signed deliveries of the tenant's events to its own endpoints."""
