@@ -59,11 +59,9 @@ async def _pg_admin(sql: list[str], url: str = POSTGRES_URL) -> None:
         await connection.close()
 
 
-@pytest.fixture(scope="session")
-def database_template(tmp_path_factory) -> dict:
-    """Migrate once per test session; each test then gets a copy (SQLite) or a truncated
-    database (PostgreSQL)."""
-    base = tmp_path_factory.mktemp("db")
+def migrated_database(base: Path) -> dict:
+    """A new, migrated database of the session's backend: a SQLite file under `base`, or a
+    PostgreSQL database of its own (drop it with `drop_database`). Returns its template dict."""
     if BACKEND == "postgres":
         name = f"sc_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         try:
@@ -78,22 +76,31 @@ def database_template(tmp_path_factory) -> dict:
             )
         except (OSError, Exception) as error:  # noqa: BLE001 - any connection failure
             service_missing("PostgreSQL", error)
-        owner_url = _with_database(POSTGRES_URL, name)
         template = {
             "url": _with_database(POSTGRES_URL, name, user=APP_ROLE),
-            "owner_url": owner_url,
+            "owner_url": _with_database(POSTGRES_URL, name),
             "app_role": APP_ROLE,
             "database": name,
         }
-        settings = _settings(base, template)
-        asyncio.run(migrate(settings))
-        yield template
-        asyncio.run(_pg_admin([f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]))
-        return
-    path = base / "template.db"
-    template = {"url": f"sqlite:///{path}", "path": path}
+    else:
+        path = base / "template.db"
+        template = {"url": f"sqlite:///{path}", "path": path}
     asyncio.run(migrate(_settings(base, template)))
+    return template
+
+
+def drop_database(template: dict) -> None:
+    if "database" in template:
+        asyncio.run(_pg_admin([f"DROP DATABASE IF EXISTS {template['database']} WITH (FORCE)"]))
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory) -> dict:
+    """Migrate once per test session; each test then gets a copy (SQLite) or a truncated
+    database (PostgreSQL)."""
+    template = migrated_database(tmp_path_factory.mktemp("db"))
     yield template
+    drop_database(template)
 
 
 def settings_env(var_dir: Path, template: dict) -> dict[str, str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.conftest import BACKEND, make_tenant, service_missing, settings_env
+from tests.conftest import drop_database, make_tenant, migrated_database, service_missing, settings_env
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -97,21 +96,19 @@ class Database:
 
 
 @pytest.fixture(scope="session")
-def browser_database(database_template, tmp_path_factory) -> Iterator[Database]:
-    """The session's migrated database: a copy of the SQLite template, or the PostgreSQL test
-    database (other tests truncate it only when they start, and browser tests seed their own
-    tenant each time)."""
+def browser_database(tmp_path_factory) -> Iterator[Database]:
+    """The server's own migrated database, never the other tests' one: the server lives for the
+    whole session, and its in-process scheduler sends for every active tenant of its database
+    on the real clock. Sharing the PostgreSQL test database let it send, mid-test, the messages
+    of later tests' tenants (it happened to an analytics test under CI)."""
     base = tmp_path_factory.mktemp("browser")
-    template = dict(database_template)
-    if BACKEND != "postgres":
-        path = base / "browser.db"
-        shutil.copyfile(database_template["path"], path)
-        template = {"url": f"sqlite:///{path}", "path": path}
+    template = migrated_database(base)
     env = settings_env(base / "var", template)
     env["SALESCOPILOT_LOG_LEVEL"] = "WARNING"
     database = Database(template, env)
     yield database
     database.close()
+    drop_database(template)
 
 
 def _free_port() -> int:
