@@ -41,6 +41,9 @@ class ComposerContent(msgspec.Struct, forbid_unknown_fields=True, rename="camel"
     #: The AI draft (`provenance.draftId` of an /api/v1/ai answer) the content came from; once
     #: set, a save without one keeps it.
     ai_draft_id: uuid.UUID | None = None
+    #: The unified inbox message (a lead's reply) this email answers: that lead gets it in the
+    #: reply's thread (In-Reply-To, References). Once set, a save without one keeps it.
+    in_reply_to_id: uuid.UUID | None = None
 
 
 class ComposeAndSend(ComposerContent, forbid_unknown_fields=True, rename="camel"):

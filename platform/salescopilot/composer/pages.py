@@ -195,6 +195,7 @@ class ComposerPages(Controller):
         row = await service.get(draft_id) if draft_id else None
         draft = draft_json(row) if row else None
         provenance = await service.ai_provenance(row) if row else None
+        answered = await service.answered(row) if row else None
         messages = []
         if draft and draft["status"] != "draft":
             from salescopilot.composer.controllers import message_json
@@ -223,5 +224,5 @@ class ComposerPages(Controller):
             "problems": details.get("problems", []), "recipient_problems": details.get("recipients", []),
             "skipped": details.get("skipped", []),
             "notice": request.query_params.get("notice"),
-            "ai": await panel_context(request), "ai_provenance": provenance,
+            "ai": await panel_context(request), "ai_provenance": provenance, "answered": answered,
         })

@@ -7,7 +7,8 @@ leads are skipped and reported. Each recipient then gets one outbox row whose en
 derived from (draft, lead, hand-off number), so asking the outbox twice never queues twice, and
 the outbox's claim applies the mailbox's caps, window and the suppression list again at the
 moment of sending. A scheduled send is the same rows with a later due time; cancelling it
-cancels those still waiting and makes the draft editable again.
+cancels those still waiting and makes the draft editable again. A draft that answers a lead's
+reply (started from the unified inbox) goes to that lead in the reply's thread.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from salescopilot.composer.repository import ComposerDraftRepository
 from salescopilot.composer.tables import ComposerDraft
 from salescopilot.db.json_column import json_list
 from salescopilot.errors import Conflict, NotFound, ValidationFailed
+from salescopilot.inbound.repository import ReceivedMessageRepository
+from salescopilot.inbound.tables import ReceivedMessage
 from salescopilot.leads.repository import LeadRepository
 from salescopilot.leads.service import LeadNotFound, lead_values
 from salescopilot.leads.tables import Lead
 from salescopilot.listing import ListQuery, Page
+from salescopilot.mail.message import answer_threading
 from salescopilot.mail.sanitize import clean_email_html, text_from_html
 from salescopilot.mailboxes.repository import MailboxPoolRepository, MailboxRepository
 from salescopilot.mailboxes.service import MailboxNotFound, PoolNotFound
@@ -62,6 +66,12 @@ class ComposerAiDraftNotFound(ValidationFailed):
     code = "COMPOSER_AI_DRAFT_NOT_FOUND"
     status_code = 422
     default_message = "The AI suggestion this email says it came from does not exist."
+
+
+class ComposerAnsweredMessageInvalid(ValidationFailed):
+    code = "COMPOSER_ANSWERED_MESSAGE_INVALID"
+    status_code = 422
+    default_message = "The message this email answers is not in your inbox."
 
 
 class ComposerDraftNotEditable(Conflict):
@@ -121,6 +131,7 @@ def draft_json(row: ComposerDraft | Mapping[str, Any]) -> dict[str, Any]:
         "poolId": str(get("pool")) if get("pool") else None,
         "templateId": str(get("template")) if get("template") else None,
         "aiDraftId": str(get("ai_draft")) if get("ai_draft") else None,
+        "inReplyToId": str(get("in_reply_to")) if get("in_reply_to") else None,
         "trackOpens": bool(get("track_opens")),
         "trackClicks": bool(get("track_clicks")),
         "sendAt": _iso(get("send_at")),
@@ -166,6 +177,7 @@ def clean_content(values: Mapping[str, Any]) -> dict[str, Any]:
         "leads": [str(lead) for lead in leads if lead is not None],
         "mailbox": mailbox, "pool": pool, "template": _uuid_or_none(values.get("template_id"), "templateId"),
         "ai_draft": _uuid_or_none(values.get("ai_draft_id"), "aiDraftId"),
+        "in_reply_to": _uuid_or_none(values.get("in_reply_to_id"), "inReplyToId"),
         "track_opens": bool(values.get("track_opens", False)),
         "track_clicks": bool(values.get("track_clicks", False)),
     }
@@ -202,6 +214,7 @@ class ComposerService:
         now = self.clock.now()
         cleaned = clean_content(values)
         await self._check_ai_draft(cleaned["ai_draft"])
+        await self._answered(cleaned["in_reply_to"])
         row = ComposerDraft(**cleaned, status="draft", created_by=author, created_at=now, updated_at=now)
         await self.drafts.add(row)
         await self.audit.record("composer.draft_created", target_type="composer_draft", target_id=str(row.id),
@@ -219,6 +232,11 @@ class ComposerService:
             del cleaned["ai_draft"]
         else:
             await self._check_ai_draft(cleaned["ai_draft"])
+        if cleaned["in_reply_to"] is None:
+            # What the email answers is where it came from: a save without it keeps it.
+            del cleaned["in_reply_to"]
+        else:
+            await self._answered(cleaned["in_reply_to"])
         changes = {**cleaned, "updated_at": self.clock.now()}
         if not await self.drafts.change_if(row.id, "draft", changes):
             raise ComposerDraftNotEditable()
@@ -229,6 +247,30 @@ class ComposerService:
     async def _check_ai_draft(self, ai_draft: uuid.UUID | None) -> None:
         """An AI draft id given with the content must be one of this tenant's AI drafts."""
         await require_ai_draft(ai_draft, ComposerAiDraftNotFound)
+
+    async def _answered(self, received: uuid.UUID | None) -> ReceivedMessage | None:
+        """The received message a draft answers: one of this tenant's, matched to a lead."""
+        if received is None:
+            return None
+        row = await ReceivedMessageRepository().get(received)
+        if row is None:
+            raise ComposerAnsweredMessageInvalid(details={"field": "inReplyToId"})
+        if row.lead is None:
+            raise ComposerAnsweredMessageInvalid(
+                "That message is not matched to a lead: answer it from your mail client.",
+                details={"field": "inReplyToId"})
+        return row
+
+    async def answered(self, row: ComposerDraft) -> dict[str, Any] | None:
+        """What the draft answers, for its page: the received message's sender, subject and date
+        (None when it answers nothing, or the message was erased since)."""
+        if row.in_reply_to is None:
+            return None
+        received = await ReceivedMessageRepository().get(row.in_reply_to)
+        if received is None:
+            return None
+        return {"id": str(received.id), "from": received.from_name or received.from_address,
+                "subject": received.subject, "receivedAt": _iso(received.received_at)}
 
     async def ai_provenance(self, row: ComposerDraft) -> dict[str, Any] | None:
         """Which model and prompt version wrote the draft's AI content, with the tokens it took."""
@@ -298,8 +340,13 @@ class ComposerService:
         }):
             raise ComposerDraftNotEditable()
         outbox = OutboxService(self.outbox_settings, self.clock)
+        answered = await ReceivedMessageRepository().get(row.in_reply_to) if row.in_reply_to else None
         messages = []
         for lead, rendered in ready:
+            in_reply_to, references = "", ""
+            if answered is not None and answered.lead == lead.id:
+                in_reply_to, references = answer_threading(answered.message_id, answered.in_reply_to,
+                                                           answered.references)
             # Lead values are escaped by the renderer; cleaning again removes what a value could
             # still carry into an attribute (a `javascript:` website in an href).
             html = clean_email_html(rendered.html) if rendered.html else ""
@@ -310,6 +357,7 @@ class ComposerService:
                 mailbox=row.mailbox, pool=row.pool, lead=lead.id,
                 timezone=lead.timezone or "", country=(lead.country or "")[:2],
                 due_at=due, track_opens=bool(row.track_opens), track_clicks=bool(row.track_clicks),
+                in_reply_to=in_reply_to, references=references,
             )))
         await self.audit.record(f"composer.{status}", target_type="composer_draft", target_id=str(row.id),
                                 after={"recipients": len(messages), "skipped": len(skipped), "sendAt": due.isoformat()})

@@ -29,6 +29,9 @@ class ComposerDraft(TenantOwned, Table, tablename="composer_draft"):
     #: The AI draft (`ai_draft`: model, prompt version, tokens) its content last came from, if
     #: the seller used an AI suggestion; kept once set, as the record that AI helped write it.
     ai_draft = UUID(null=True, default=None)
+    #: The received message (a lead's reply, from the unified inbox) this email answers: that
+    #: message's lead gets it in the reply's thread (In-Reply-To, References). Kept once set.
+    in_reply_to = UUID(null=True, default=None)
     track_opens = Boolean(default=False)
     track_clicks = Boolean(default=False)
     status = Varchar(length=20, default="draft")

@@ -13,7 +13,8 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from salescopilot.ai.schemas import INTENTS
-from salescopilot.inbound.intent import ReplyIntents, reply_subject
+from salescopilot.inbound.intent import ReplyIntents
+from salescopilot.mail.message import reply_subject
 from salescopilot.inbound.service import InboundService, effective_kind, policy_json
 from salescopilot.listing import ListQuery
 from salescopilot.web.deps import ai_service

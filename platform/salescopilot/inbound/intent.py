@@ -67,12 +67,6 @@ def intent_badge(intent: str | None) -> str:
     return "badge-muted"
 
 
-def reply_subject(subject: str) -> str:
-    """The subject of an answer: "Re: " once."""
-    subject = " ".join((subject or "").split())
-    return (subject if subject.lower().startswith("re:") else f"Re: {subject}".strip())[:500]
-
-
 def intent_values(verdict: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     """The message's intent columns from `classify_reply_intent`'s answer."""
     back = verdict.get("returnDate")

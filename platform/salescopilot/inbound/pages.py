@@ -19,7 +19,8 @@ from salescopilot.ai.pages import panel_context
 from salescopilot.campaigns.service import CampaignService
 from salescopilot.errors import DomainError, NotFound, ValidationFailed
 from salescopilot.inbound.controllers import MODEL, Kind, inbound_service, intents_service, message_json, thread_json
-from salescopilot.inbound.intent import INTENT_LABELS, can_have_intent, intent_badge, reply_subject
+from salescopilot.inbound.intent import INTENT_LABELS, can_have_intent, intent_badge
+from salescopilot.mail.message import reply_subject
 from salescopilot.listing import ListQuery
 from salescopilot.mailboxes.service import MailboxService
 from salescopilot.tenancy.context import current_tenant, tenant_scope
@@ -139,7 +140,7 @@ class InboxPages(Controller):
             draft = await composer_service(request).create({
                 "subject": answer["subject"], "html": text_to_html(text), "text": text,
                 "lead_ids": [str(row.lead)], "mailbox_id": str(row.mailbox),
-                "ai_draft_id": answer["ai_draft_id"] or None,
+                "ai_draft_id": answer["ai_draft_id"] or None, "in_reply_to_id": row.id,
             }, author=principal_of(request).user_id)
         except NotFound:
             raise

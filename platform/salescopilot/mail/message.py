@@ -128,9 +128,40 @@ def message_id_domain(address: str) -> str:
     return _ascii_domain(domain)
 
 
+def is_message_id(value: str) -> bool:
+    """Whether `value` is a Message-ID this builder writes in In-Reply-To or References."""
+    return bool(_MESSAGE_ID.match(value))
+
+
+#: At most this many Message-IDs in the References of an answer: the thread's first message and
+#: its latest ones (RFC 5322 section 3.6.4 lets a long chain be shortened; keeping its start
+#: keeps the thread together in clients that group by the root).
+MAX_REFERENCES = 20
+
+
+def answer_threading(message_id: str, in_reply_to: str, references: str) -> tuple[str, str]:
+    """In-Reply-To and References of an answer to a received message, from that message's own
+    Message-ID, In-Reply-To and References (RFC 5322 section 3.6.4): its References (else its
+    one In-Reply-To) followed by its Message-ID. What a sender wrote is not trusted: ids that are
+    not Message-IDs are left out, and without a valid Message-ID the answer starts a new thread
+    ("", "")."""
+    message_id = message_id.strip()
+    if not is_message_id(message_id) or len(message_id) > 255:
+        return "", ""
+    chain = [m for m in (references or "").split() if is_message_id(m)]
+    if not chain:
+        parent = (in_reply_to or "").split()
+        chain = [parent[0]] if len(parent) == 1 and is_message_id(parent[0]) else []
+    chain = [m for m in dict.fromkeys(chain) if m != message_id] + [message_id]
+    if len(chain) > MAX_REFERENCES:
+        chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
+    return message_id, " ".join(chain)
+
+
 def reply_subject(subject: str) -> str:
-    """ "Re: " + the subject without any reply prefixes it already has: never "Re: Re: x"."""
-    core = subject.strip()
+    """ "Re: " + the subject without any reply prefixes it already has: never "Re: Re: x"
+    (whitespace runs, as a folded header leaves them, become one space)."""
+    core = " ".join(subject.split())
     while True:
         stripped = _REPLY_PREFIX.sub("", core, count=1)
         if stripped == core:

@@ -80,6 +80,10 @@ class NewMessage(msgspec.Struct, frozen=True):
     country: str = ""
     #: Reply in the thread of the enrollment's earlier messages.
     thread: bool = False
+    #: An answer to a received message: its threading (`mail.message.answer_threading`), which
+    #: takes the place of `thread`; the subject is used as given.
+    in_reply_to: str = ""
+    references: str = ""
     due_at: dt.datetime | None = None
     window: WindowSettings | None = None
     track_opens: bool = False
@@ -264,7 +268,9 @@ class OutboxService:
             earlier = [m for m in earlier if m["step"] < new.step]
             mailbox = new.mailbox or next((m["mailbox"] for m in earlier if m["mailbox"]), None)
             subject, in_reply_to, references = new.subject, "", ""
-            if new.thread and earlier:
+            if new.in_reply_to:
+                in_reply_to, references = new.in_reply_to, new.references
+            elif new.thread and earlier:
                 chain = [m["message_id"] for m in earlier]
                 in_reply_to, references = chain[-1], " ".join(chain)
                 subject = reply_subject(earlier[0]["subject"])

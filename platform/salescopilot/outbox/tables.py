@@ -64,7 +64,8 @@ class OutboxMessage(TenantOwned, Table):
     body_words = Integer(default=0)
     body_text = Text()
     body_html = Text(default="")
-    #: Reply in the thread of the enrollment's earlier messages (In-Reply-To, References, "Re:").
+    #: Threading: a follow-up in the enrollment's thread (In-Reply-To, References, "Re:"), or an
+    #: answer to a received message (a composer draft answering a reply in the inbox).
     in_reply_to = Varchar(length=255, default="")
     references = Text(default="")
     track_opens = Boolean(default=False)

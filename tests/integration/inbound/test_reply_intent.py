@@ -241,7 +241,16 @@ async def test_a_person_classifies_and_gets_a_suggested_answer_that_opens_in_the
     data = (await client_a.get(f"/api/v1/composer/drafts/{composer_draft}", headers=owner.headers)).json()["data"]
     assert data["leadIds"] == [str(lee)] and data["mailboxId"] == str(anna)
     assert data["subject"] == "Re: Quick question" and "<p>Hi Lee,</p>" in data["html"]
-    assert data["aiDraftId"] == draft_id
+    assert data["aiDraftId"] == draft_id and data["inReplyToId"] == str(row.id)
+    page = await client_a.get(f"/composer/{composer_draft}")
+    assert f'href="/inbox/{row.id}"' in page.text and "in the same thread" in page.text
+    content = {"subject": "Re: Quick question", "text": "Hi", "leadIds": [str(lee)], "mailboxId": str(anna)}
+    unknown = await client_a.post("/api/v1/composer/drafts", headers=owner.headers,
+                                  json={**content, "inReplyToId": str(uuid.uuid4())})
+    assert_error(unknown, 422, "COMPOSER_ANSWERED_MESSAGE_INVALID")
+    by_api = await client_a.post("/api/v1/composer/drafts", headers=owner.headers,
+                                 json={**content, "inReplyToId": str(row.id)})
+    assert by_api.status_code == 201 and by_api.json()["data"]["inReplyToId"] == str(row.id)
 
     api = (await client_a.post(f"/api/v1/inbox/{row.id}/suggested-reply", headers=owner.headers)).json()["data"]
     assert api["subject"] == "Re: Quick question" and api["lead"] == str(lee)
