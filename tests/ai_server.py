@@ -60,6 +60,8 @@ class FakeOpenAI:
         self.received: list[Received] = []
         self.default = default or (lambda request: Reply(content='{"ok": true}'))
         self._server: asyncio.base_events.Server | None = None
+        #: Open connections and the tasks serving them, closed and awaited by `stop`.
+        self._connections: dict[asyncio.Task, asyncio.StreamWriter] = {}
         self._ids = itertools.count(1)
         self.port = 0
 
@@ -78,9 +80,12 @@ class FakeOpenAI:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            # Connections the client keeps alive are closed with the server.
-            if hasattr(self._server, "close_clients"):
-                self._server.close_clients()
+            # Connections the client keeps alive are closed with the server, and their tasks
+            # end on their own (left waiting, the loop's shutdown would cancel them, which
+            # Python 3.11's stream server reports as an error).
+            for writer in self._connections.values():
+                writer.close()
+            await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
 
@@ -91,6 +96,9 @@ class FakeOpenAI:
         await self.stop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = writer
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -110,6 +118,7 @@ class FakeOpenAI:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self._connections.pop(task, None)
             writer.close()
 
     async def _answer(self, request: Received, writer: asyncio.StreamWriter) -> bool:
