@@ -52,6 +52,13 @@ def _not_valid() -> Response:
     return Response(NOT_VALID_PAGE, media_type="text/html", status_code=404, headers=NO_CACHE)
 
 
+def _headers_only(response: Response, length: int) -> Response[None]:
+    """The answer to a HEAD: the GET's status and headers (its length too), no body."""
+    response.content = b""
+    response.headers["content-length"] = str(length)
+    return response
+
+
 class TrackingEndpoints(Controller):
     path = "/"
     include_in_schema = False
@@ -63,9 +70,10 @@ class TrackingEndpoints(Controller):
         return _pixel()
 
     @head(OPEN_PATH + "{token:str}", opt=_PUBLIC)
-    async def open_pixel_head(self, request: Request, token: str) -> None:
+    async def open_pixel_head(self, request: Request, token: str) -> Response[None]:
         """Recorded (as a machine open: a person's mail client never asks HEAD)."""
         await _take_hit(request, token, "open")
+        return _headers_only(_pixel(), len(PIXEL))
 
     @get(CLICK_PATH + "{token:str}", opt=_PUBLIC)
     async def click(self, request: Request, token: str) -> Response:
@@ -76,8 +84,13 @@ class TrackingEndpoints(Controller):
         return Redirect(path=url, status_code=302, headers=NO_CACHE)
 
     @head(CLICK_PATH + "{token:str}", opt=_PUBLIC)
-    async def click_head(self, request: Request, token: str) -> None:
-        await _take_hit(request, token, "click")
+    async def click_head(self, request: Request, token: str) -> Response[None]:
+        """The GET's redirect or neutral page without a body (link scanners ask HEAD to see
+        where a link goes); recorded as a machine click."""
+        url = await _take_hit(request, token, "click")
+        if url is None:
+            return _headers_only(_not_valid(), len(NOT_VALID_PAGE.encode()))
+        return _headers_only(Redirect(path=url, status_code=302, headers=NO_CACHE), 0)
 
 
 class UnsubscribePages(Controller):

@@ -11,9 +11,8 @@ exactly `GET` and `HEAD` of `/t/o/<token>` and `/t/c/<token>` (one path segment)
 the same collaborators as the full path: the tenant from the Host through the app's cached
 `TenantResolver` (forwarded headers only from trusted proxies, as `client_address` decides), the
 token and the hit through `tracking.hits`, the app's `EventBuffer`. The answers are byte for byte
-those of the Litestar handlers in `tracking.controllers`, X-Request-Id included (an answer to a
-`HEAD` included: Litestar answers a handler's `None` with the headers of a JSON `null`); each is
-counted in `salescopilot_tracking_requests_total`, since Litestar's Prometheus middleware never
+those of the Litestar handlers in `tracking.controllers`, X-Request-Id included (a `HEAD` gets
+the status and headers of the `GET`, without the body); each is counted in `salescopilot_tracking_requests_total`, since Litestar's Prometheus middleware never
 sees it.
 
 Everything else goes to Litestar untouched: other paths and methods, a path that is not exactly
@@ -52,8 +51,6 @@ _NOT_VALID = NOT_VALID_PAGE.encode()
 _NOT_VALID_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), *_NO_CACHE,
                       (b"content-length", str(len(_NOT_VALID)).encode())]
 _REDIRECT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), *_NO_CACHE, (b"content-length", b"0")]
-#: Litestar's answer to a HEAD handler returning None: the headers of a JSON `null`, no body.
-_HEAD_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"4")]
 _PREFIXES = ((OPEN_PATH, "open"), (CLICK_PATH, "click"))
 
 
@@ -95,14 +92,14 @@ class TrackingFastPath:
                 await send_json(with_request_id(send, request_id), 404, error_body("NOT_FOUND", "Not found."))
             self._count(kind, method, 404)
             return
-        if method == "HEAD":
-            status, answer, body = 200, _HEAD_HEADERS, b""
-        elif kind == "open":
+        if kind == "open":
             status, answer, body = 200, _PIXEL_HEADERS, PIXEL
         elif url is None:
             status, answer, body = 404, _NOT_VALID_HEADERS, _NOT_VALID
         else:
             status, answer, body = 302, [(b"location", url_quote(url).encode()), *_REDIRECT_HEADERS], b""
+        if method == "HEAD":
+            body = b""
         await send({"type": "http.response.start", "status": status,
                     "headers": [*answer, (b"x-request-id", request_id.encode())]})
         await send({"type": "http.response.body", "body": body})

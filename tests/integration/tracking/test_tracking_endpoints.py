@@ -123,11 +123,14 @@ async def test_tokens_of_another_tenant_reach_nothing(app, client_a, client_b, d
             assert response.status_code == 404 and "location" not in response.headers
 
 
-async def test_head_requests_are_recorded_as_machines(app, client_a, desk, script, tenant_a):
+async def test_head_requests_get_the_gets_answer_without_a_body_and_are_recorded_as_machines(
+        app, client_a, desk, script, tenant_a):
     sent = await send_one(desk, script)
-    assert (await client_a.head(sent.pixel, headers={"user-agent": BROWSER})).status_code == 200
+    pixel = await client_a.head(sent.pixel, headers={"user-agent": BROWSER})
+    assert (pixel.status_code, pixel.headers["content-type"], pixel.content) == (200, "image/gif", b"")
+    assert pixel.headers["content-length"] == str(len(PIXEL))
     response = await client_a.head(sent.clicks[0], headers={"user-agent": BROWSER})
-    assert response.status_code == 200 and "location" not in response.headers
+    assert (response.status_code, response.headers["location"], response.content) == (302, LINKS[0], b"")
     await flush(app)
     assert {(e.kind, e.machine, e.reason) for e in await events(tenant_a, sent.id)} == {
         ("open", True, "head_request"), ("click", True, "head_request")}
