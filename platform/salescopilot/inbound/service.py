@@ -27,7 +27,7 @@ from salescopilot.inbound.repository import (
 from salescopilot.inbound.tables import InboundPolicy, ReceivedMessage
 from salescopilot.listing import ListQuery, Page
 from salescopilot.mail.classify import KINDS, Verdict, classify_message
-from salescopilot.mail.classify_parse import Inbound, body_text, new_text, parse_message
+from salescopilot.mail.classify_parse import Inbound, body_text, header_date, new_text, parse_message
 from salescopilot.outbox.repository import OutboxRepository
 from salescopilot.plugin_system.interfaces import InboundMessage
 
@@ -159,7 +159,7 @@ class InboundService:
             excerpt=new_text(body_text(parsed)).strip()[:EXCERPT_CHARS],
             headers={h: parsed.header(h)[:1000] for h in KEPT_HEADERS if parsed.has(h)},
             raw_size=message.size if message.size is not None else len(message.raw),
-            sent_at=_date(parsed.header("Date")),
+            sent_at=header_date(parsed.header("Date")),
             received_at=message.received_at or now,
             kind=verdict.kind,
             verdict=details,
@@ -280,15 +280,3 @@ def policy_json(row: InboundPolicy) -> dict[str, Any]:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, dt.datetime) else value
-
-
-def _date(value: str) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if parsed is None:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -15,7 +15,6 @@ capped, and any input gives a verdict, never an exception.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -48,6 +47,7 @@ from salescopilot.mail.classify_parse import (
     address_of,
     body_text,
     first_message_id,
+    header_date,
     message_ids,
     new_text,
     parse_message,
@@ -210,14 +210,8 @@ def classify_strict(raw: bytes, *, reference_date: dt.date | None = None) -> Ver
 
 
 def _sent_date(message: Inbound) -> dt.date | None:
-    value = message.header("Date")
-    if not value:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return parsed.date() if parsed is not None else None
+    sent = header_date(message.header("Date"))
+    return sent.date() if sent is not None else None
 
 
 def _english(text: str) -> bool:

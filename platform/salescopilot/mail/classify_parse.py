@@ -9,10 +9,12 @@ parts that arrived.
 from __future__ import annotations
 
 import binascii
+import datetime as dt
 import email
 import email.errors
 import email.header
 import email.parser
+import email.utils
 import html
 import re
 from email.message import Message
@@ -113,6 +115,20 @@ def message_ids(value: str) -> tuple[str, ...]:
 def first_message_id(value: str) -> str | None:
     ids = message_ids(value)
     return ids[0] if ids else None
+
+
+def header_date(value: str) -> dt.datetime | None:
+    """A Date header's moment (UTC when it names no zone), or None when it is missing or not a
+    date a sender's software could have meant."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def address_of(value: str) -> str | None:

@@ -214,6 +214,8 @@ async def test_a_person_classifies_and_gets_a_suggested_answer_that_opens_in_the
     assert classified.status_code in (302, 303)
     after = await client_a.get(classified.headers["location"])
     assert "Read as: meeting request." in after.text and "Intent: Meeting request" in after.text
+    title = re.search(r"<title>(.*?)</title>", after.text, re.S).group(1)
+    assert title.startswith("Re: Quick question · Inbox") and "<" not in title  # the page's title, nothing more
 
     openai_server.script(Reply(content=json.dumps(ANSWER)))
     suggested = await form_post(client_a, f"/inbox/{row.id}", f"/inbox/{row.id}/suggested-reply", {})
