@@ -166,9 +166,20 @@ class ImapSession:
         if not self.offers_idle:
             await asyncio.sleep(timeout)
             return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout + self.timeout
+        changed = False
         try:
             idle = await asyncio.wait_for(self.client.idle_start(timeout=timeout), self.timeout)
-            pushed = await self.client.wait_server_push(timeout=timeout + self.timeout)
+            while True:
+                pushed = await self.client.wait_server_push(timeout=max(0.0, deadline - loop.time()))
+                if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                    break  # `timeout` passed (aioimaplib's own stop)
+                if any(b"EXISTS" in bytes(line) or b"RECENT" in bytes(line) for line in pushed or []):
+                    changed = True
+                    break
+                # Anything else the server says while idling (a keep-alive "OK Still here", a
+                # flag changed by another client) is no new mail: keep waiting.
             self.client.idle_done()
             await asyncio.wait_for(idle, self.timeout)
         except (TimeoutError, asyncio.TimeoutError):
@@ -177,9 +188,7 @@ class ImapSession:
         except (aioimaplib.AioImapException, OSError) as error:
             self.broken = True
             raise ImapProblem(f"IMAP IDLE on {folder} failed: {error}") from None
-        if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
-            return False
-        return any(b"EXISTS" in bytes(line) or b"RECENT" in bytes(line) for line in pushed or [])
+        return changed
 
     async def sent_folder(self, configured: str) -> str | None:
         """The configured Sent folder, else the one flagged `\\Sent` (RFC 6154), else "Sent"."""
