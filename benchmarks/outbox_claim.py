@@ -3,8 +3,7 @@ mailboxes, on PostgreSQL. Goal: p95 <= 50 ms.
 
 One claim is `OutboxService.claim_due(limit=1000)` in its own tenant transaction, exactly as the
 sender runs it: the tenant's claim lock, expired leases freed, every mailbox's durable usage
-read, the rotation plan, 1,000 rows locked (FOR UPDATE SKIP LOCKED) and marked claimed, pacing
-written, commit. Mailboxes have no pacing limits (no gap, no caps), as the figure asks. After each
+read, the rotation plan, 1,000 leases written (`outbox_lease`), pacing written, commit. Mailboxes have no pacing limits (no gap, no caps), as the figure asks. After each
 measured claim the claimed rows are put back (untimed), so every claim faces the same queue.
 
 For scale, the same run times a bare claim in raw SQL over the same table (one
@@ -97,6 +96,7 @@ async def measure(rounds: int, rows: int, mailboxes: int) -> dict:
                 "UPDATE outbox_message SET state = 'queued', lease_owner = '', lease_until = NULL, "
                 "reserved_at = NULL WHERE state = 'claimed'"
             )
+            await admin.execute("DELETE FROM outbox_lease")
             await admin.execute("UPDATE mailbox SET next_send_at = NULL, status_reason = ''")
 
         async def ours() -> int:

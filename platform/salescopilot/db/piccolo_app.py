@@ -27,7 +27,7 @@ from salescopilot.mailboxes.tables import (
     SendingDomain,
     SendingPolicy,
 )
-from salescopilot.outbox.tables import OutboxMessage
+from salescopilot.outbox.tables import OutboxLease, OutboxMessage
 from salescopilot.analytics.tables import AbTestPolicy, AnalyticsCounter, MessageEngagement
 from salescopilot.plugin_system.tables import TenantPluginConfig
 from salescopilot.sequences.tables import Sequence, SequenceVersion
@@ -62,6 +62,7 @@ APP_CONFIG = AppConfig(
         SendingPolicy,
         SendAttempt,
         OutboxMessage,
+        OutboxLease,
         ReceivedMessage,
         MailboxSyncState,
         InboundPolicy,

@@ -1,8 +1,9 @@
 """Queries of the send ledger: the claim, the state transitions, the lists.
 
-Every transition is a conditional UPDATE naming the state (and, once claimed, the lease owner) it
-expects, so two workers can never both move the same message forward: the one whose UPDATE
-matched nothing has lost it and stops.
+Every transition is a conditional UPDATE naming the state (and, once handed off, the lease owner)
+it expects, so two workers can never both move the same message forward: the one whose UPDATE
+matched nothing has lost it and stops. A claim is a row of `outbox_lease` (the message stays
+queued); `start_sending_many` turns a live lease into the `sending` state in one statement.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from typing import Any, ClassVar
 
 from salescopilot.db.engine import advisory_lock_key, execute_many, fetch_all, is_postgres, uuid_in
 from salescopilot.db.json_column import json_dict
-from salescopilot.outbox.tables import OutboxMessage
+from salescopilot.outbox.tables import OutboxLease, OutboxMessage
 from salescopilot.tenancy.repository import TenantRepository
 
 #: States a message is waiting to be claimed in.
 CLAIMABLE = ("queued", "retry")
+#: A waiting message nobody holds a lease on (the claim's reads; `o` is the ledger row).
+_NOT_LEASED = "NOT EXISTS (SELECT 1 FROM outbox_lease l WHERE l.id = o.id)"
 #: The columns the claim decides on (everything else is read when sending).
 _CANDIDATE_COLUMNS = (
     "id, due_at, mailbox, pool, enrollment, recipient_domain, recipient_timezone, "
-    "recipient_country, recipient_email, \"window\""
+    "recipient_country, \"window\""
 )
 #: The columns building a message reads (`outbox.building.build_outgoing`).
 _BUILD_COLUMNS = (
@@ -72,14 +75,13 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
             )
 
     async def release_expired_claims(self, now: dt.datetime) -> int:
-        """Claims whose lease ran out before the hand-off began go back to the queue: nothing was
-        handed to a server, so they are safe to claim again (their reserved capacity is freed)."""
-        return await self.update_where(
-            {"state": "queued", "lease_owner": "", "lease_until": None, "reserved_at": None,
-             "updated_at": now},
-            OutboxMessage.state == "claimed",
-            OutboxMessage.lease_until < now,
+        """Leases that ran out before the hand-off began are deleted: nothing was handed to a
+        server, so their messages (still queued) are safe to claim again, and the capacity
+        they reserved is free."""
+        rows = await OutboxLease.raw(
+            "DELETE FROM outbox_lease WHERE tenant = {} AND lease_until < {} RETURNING id", self.tenant_id, now
         )
+        return len(rows)
 
     async def expire_sending(self, now: dt.datetime, search_at: dt.datetime) -> int:
         """A hand-off whose lease ran out may or may not have reached the server: uncertain, to
@@ -101,77 +103,95 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
         if not wanted:
             return {}
         ids = list(wanted)
+        # Reservations are the ledger's (handed off) and the live leases' (claimed).
+        newest = ("SELECT * FROM (SELECT reserved_at, recipient_domain FROM {table} WHERE tenant = {{}} "
+                  "AND mailbox = {mailbox} AND reserved_at > {{}} ORDER BY reserved_at DESC LIMIT {limit}) AS {table}")
         if self._postgres:
             rows = await OutboxMessage.raw(
                 "SELECT m.mailbox, r.reserved_at, r.recipient_domain FROM unnest({}::uuid[], {}::int[]) "
-                "AS m(mailbox, n) CROSS JOIN LATERAL (SELECT reserved_at, recipient_domain "
-                "FROM outbox_message WHERE tenant = {} AND mailbox = m.mailbox AND reserved_at > {} "
-                "ORDER BY reserved_at DESC LIMIT m.n) r",
-                ids, [wanted[i] for i in ids], self.tenant_id, since,
+                "AS m(mailbox, n) CROSS JOIN LATERAL ("
+                + newest.format(table="outbox_message", mailbox="m.mailbox", limit="m.n") + " UNION ALL "
+                + newest.format(table="outbox_lease", mailbox="m.mailbox", limit="m.n") + ") r",
+                ids, [wanted[i] for i in ids], self.tenant_id, since, self.tenant_id, since,
             )
         else:
             rows = []
             for mailbox in ids:
                 rows += await OutboxMessage.raw(
-                    "SELECT mailbox, reserved_at, recipient_domain FROM outbox_message WHERE tenant = {} "
-                    "AND mailbox = {} AND reserved_at > {} ORDER BY reserved_at DESC LIMIT {}",
+                    "SELECT {} AS mailbox, reserved_at, recipient_domain FROM ("
+                    + newest.format(table="outbox_message", mailbox="{}", limit="{}") + " UNION ALL "
+                    + newest.format(table="outbox_lease", mailbox="{}", limit="{}") + ") AS r",
+                    mailbox, self.tenant_id, mailbox, since, wanted[mailbox],
                     self.tenant_id, mailbox, since, wanted[mailbox],
                 )
         found: dict[uuid.UUID, list[tuple[dt.datetime, str]]] = {}
         for row in rows:
             found.setdefault(_uuid(row["mailbox"]), []).append((_time(row["reserved_at"]), row["recipient_domain"]))  # type: ignore[arg-type]
+        for mailbox, sends in found.items():
+            found[mailbox] = sorted(sends, reverse=True)[:wanted[mailbox]]
         return found
 
     async def recent_domain_reservations(
-        self, pairs: dict[tuple[uuid.UUID, str], int], since: dt.datetime, *, excluding: set[uuid.UUID]
+        self, pairs: dict[tuple[uuid.UUID, str], int], since: dt.datetime
     ) -> dict[tuple[uuid.UUID, str], list[dt.datetime]]:
-        """For each (mailbox, recipient domain), its n most recent reservations after `since`,
-        leaving out the messages `excluding` (claimed by the pass that is asking)."""
+        """For each (mailbox, recipient domain), its n most recent reservations after `since`
+        (the ledger's and the live leases')."""
         found: dict[tuple[uuid.UUID, str], list[dt.datetime]] = {}
+        newest = ("SELECT reserved_at FROM {} WHERE tenant = {{}} AND mailbox = {{}} AND reserved_at > {{}} "
+                  "AND recipient_domain = {{}}")
         for (mailbox, domain), n in pairs.items():
             rows = await OutboxMessage.raw(
-                "SELECT id, reserved_at FROM outbox_message WHERE tenant = {} AND mailbox = {} "
-                "AND reserved_at > {} AND recipient_domain = {} ORDER BY reserved_at DESC LIMIT {}",
-                self.tenant_id, mailbox, since, domain, n + len(excluding),
+                f"SELECT reserved_at FROM ({newest.format('outbox_message')} UNION ALL "
+                f"{newest.format('outbox_lease')}) r ORDER BY reserved_at DESC LIMIT {{}}",
+                self.tenant_id, mailbox, since, domain, self.tenant_id, mailbox, since, domain, n,
             )
-            times = [_time(r["reserved_at"]) for r in rows if _uuid(r["id"]) not in excluding]
-            found[(mailbox, domain)] = times[:n]
+            found[(mailbox, domain)] = [_time(r["reserved_at"]) for r in rows]
         return found
 
     async def tenant_reservations(self, since: dt.datetime, limit: int) -> list[dt.datetime]:
         """The tenant's `limit` most recent reservations after `since` (for its daily quota)."""
+        newest = ("SELECT * FROM (SELECT reserved_at FROM {0} WHERE tenant = {{}} AND reserved_at > {{}} "
+                  "ORDER BY reserved_at DESC LIMIT {{}}) AS {0}")
         rows = await OutboxMessage.raw(
-            "SELECT reserved_at FROM outbox_message WHERE tenant = {} AND reserved_at > {} "
-            "ORDER BY reserved_at DESC LIMIT {}",
-            self.tenant_id, since, limit,
+            f"SELECT reserved_at FROM ({newest.format('outbox_message')} UNION ALL "
+            f"{newest.format('outbox_lease')}) r ORDER BY reserved_at DESC LIMIT {{}}",
+            self.tenant_id, since, limit, self.tenant_id, since, limit, limit,
         )
         return [_time(r["reserved_at"]) for r in rows]
 
     async def sent_counts(self, now: dt.datetime) -> dict[uuid.UUID, tuple[int, int]]:
         """mailbox -> (reservations in the last hour, in the last 24 hours), for the pages."""
+        taken = "SELECT mailbox, reserved_at FROM {} WHERE tenant = {{}} AND reserved_at > {{}} AND mailbox IS NOT NULL"
         rows = await OutboxMessage.raw(
             "SELECT mailbox, SUM(CASE WHEN reserved_at > {} THEN 1 ELSE 0 END) AS hour, COUNT(*) AS day "
-            "FROM outbox_message WHERE tenant = {} AND reserved_at > {} AND mailbox IS NOT NULL "
-            "GROUP BY mailbox",
+            f"FROM ({taken.format('outbox_message')} UNION ALL {taken.format('outbox_lease')}) r GROUP BY mailbox",
             now - dt.timedelta(hours=1), self.tenant_id, now - dt.timedelta(days=1),
+            self.tenant_id, now - dt.timedelta(days=1),
         )
         return {_uuid(r["mailbox"]): (int(r["hour"]), int(r["day"])) for r in rows}  # type: ignore[misc]
 
     async def due_for_mailboxes(self, allowances: dict[uuid.UUID, int], now: dt.datetime) -> list[dict]:
-        """Due messages of leads already on a mailbox: at most `allowances[m]` per mailbox m, the
-        oldest due first. PostgreSQL locks them (rows a sender is updating are skipped)."""
+        """Due messages of leads already on a mailbox that nobody holds: at most `allowances[m]`
+        per mailbox m, the oldest due first. Only read: `claim` leases the ones the plan sends."""
         if not allowances:
             return []
         ids = list(allowances)
         if self._postgres:
+            # Statements are prepared per connection, and PostgreSQL plans their first five runs
+            # for the values given: with a thousand mailbox ids it then walks the due-time index
+            # of all the tenant's waiting mail for each mailbox (~300 ms at 1,000,000 rows)
+            # instead of probing each mailbox's own index range, as the generic plan does. Only
+            # this statement is held to the generic plan: the others need their values' plans
+            # (partial indexes on a state only match a state written in the statement's text).
+            await OutboxMessage.raw("SET LOCAL plan_cache_mode = force_generic_plan")
             rows = await OutboxMessage.raw(
-                f"SELECT o.* FROM unnest({{}}::uuid[], {{}}::int[]) AS m(mailbox, allowance) "
-                f"CROSS JOIN LATERAL (SELECT {_CANDIDATE_COLUMNS} FROM outbox_message "
+                f"SELECT c.* FROM unnest({{}}::uuid[], {{}}::int[]) AS m(mailbox, allowance) "
+                f"CROSS JOIN LATERAL (SELECT {_CANDIDATE_COLUMNS} FROM outbox_message o "
                 f"WHERE tenant = {{}} AND mailbox = m.mailbox AND state IN ('queued', 'retry') "
-                f"AND due_at <= {{}} ORDER BY due_at, id LIMIT m.allowance "
-                f"FOR UPDATE SKIP LOCKED) o LIMIT {{}}",
-                ids, [allowances[i] for i in ids], self.tenant_id, now, sum(allowances.values()),
+                f"AND due_at <= {{}} AND {_NOT_LEASED} ORDER BY due_at, id LIMIT m.allowance) c",
+                ids, [allowances[i] for i in ids], self.tenant_id, now,
             )
+            await OutboxMessage.raw("SET LOCAL plan_cache_mode = auto")
         else:
             values = ", ".join("({}, {})" for _ in ids)
             rows = await OutboxMessage.raw(
@@ -179,73 +199,25 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
                 f"SELECT {_CANDIDATE_COLUMNS} FROM (SELECT o.*, m.allowance, ROW_NUMBER() OVER "
                 f"(PARTITION BY o.mailbox ORDER BY o.due_at, o.id) AS rank FROM outbox_message o "
                 f"JOIN m ON o.mailbox = m.mailbox WHERE o.tenant = {{}} "
-                f"AND o.state IN ('queued', 'retry') AND o.due_at <= {{}}) WHERE rank <= allowance",
+                f"AND o.state IN ('queued', 'retry') AND o.due_at <= {{}} AND {_NOT_LEASED}) "
+                f"WHERE rank <= allowance",
                 *[v for i in ids for v in (i, allowances[i])], self.tenant_id, now,
             )
         return [_candidate_row(r) for r in rows]
 
-    @property
-    def claims_in_one_statement(self) -> bool:
-        """PostgreSQL reads and claims the due messages of open mailboxes in one statement
-        (`claim_for_mailboxes`); SQLite reads them, then claims the planned ones."""
-        return self._postgres
-
-    async def claim_for_mailboxes(
-        self, allowances: dict[uuid.UUID, int], owner: str, lease_until: dt.datetime, now: dt.datetime
-    ) -> list[dict]:
-        """PostgreSQL: `due_for_mailboxes` and `claim` in one statement (rows locked with FOR
-        UPDATE SKIP LOCKED and claimed as they are read); the caller then gives back, with
-        `release`, those its plan does not send now. Half the row writes of read-then-claim."""
-        if not allowances:
-            return []
-        ids = list(allowances)
-        # Statements are prepared per connection, and PostgreSQL plans their first five runs for
-        # the values given: with a thousand mailbox ids it then walks the due-time index of all
-        # the tenant's waiting mail for each mailbox (~300 ms at 1,000,000 rows) instead of
-        # probing each mailbox's own index range (~30 ms), as the generic plan does. Only this
-        # statement is held to the generic plan: the others need their values' plans (partial
-        # indexes on a state only match a state written in the statement's text or given).
-        await OutboxMessage.raw("SET LOCAL plan_cache_mode = force_generic_plan")
-        rows = await OutboxMessage.raw(
-            "UPDATE outbox_message o SET state = 'claimed', lease_owner = {}, lease_until = {}, "
-            "reserved_at = {}, updated_at = {}, wait_reason = '' FROM ("
-            "SELECT c.id FROM unnest({}::uuid[], {}::int[]) AS m(mailbox, allowance) "
-            "CROSS JOIN LATERAL (SELECT id FROM outbox_message WHERE tenant = {} "
-            "AND mailbox = m.mailbox AND state IN ('queued', 'retry') AND due_at <= {} "
-            "ORDER BY due_at, id LIMIT m.allowance FOR UPDATE SKIP LOCKED) c) picked "
-            "WHERE o.tenant = {} AND o.id = picked.id RETURNING "
-            + ", ".join(f"o.{c.strip()}" for c in _CANDIDATE_COLUMNS.split(",")),
-            owner, lease_until, now, now, ids, [allowances[i] for i in ids], self.tenant_id, now,
-            self.tenant_id,
-        )
-        await OutboxMessage.raw("SET LOCAL plan_cache_mode = auto")
-        return [_candidate_row(r) for r in rows]
-
-    async def fail_suppressed(self, messages: list[uuid.UUID], now: dt.datetime) -> int:
-        """Messages to suppressed addresses never go: failed (suppressed), whether waiting or
-        claimed by the pass that found them."""
+    async def fail_suppressed(self, messages: list[uuid.UUID], owner: str, now: dt.datetime) -> int:
+        """Messages to suppressed addresses never go: failed (suppressed) when `owner` is about to
+        hand them off, before anything reaches a server; the capacity they took is given back and
+        the attempt is not counted."""
         if not messages:
             return 0
         return await self.update_where(
             {"state": "failed", "failure": "suppressed", "lease_owner": "", "lease_until": None,
-             "reserved_at": None, "last_error": "the address is on the suppression list",
-             "wait_reason": "", "updated_at": now},
+             "reserved_at": None, "attempts": OutboxMessage.attempts - 1,
+             "last_error": "the address is on the suppression list", "wait_reason": "", "updated_at": now},
             OutboxMessage.id.is_in(messages),
-            OutboxMessage.state.is_in(["queued", "retry", "claimed"]),
-        )
-
-    async def release(self, waits: list[tuple[uuid.UUID, dt.datetime | None, str]], owner: str, now: dt.datetime) -> None:
-        """Give back claimed messages the plan does not send now: queued again, with why they
-        wait and when to look again (None: as they were due)."""
-        if not waits:
-            return
-        await OutboxMessage.raw(
-            "UPDATE outbox_message o SET state = 'queued', lease_owner = '', lease_until = NULL, "
-            "reserved_at = NULL, updated_at = {}, due_at = COALESCE(w.due_at, o.due_at), "
-            "wait_reason = w.reason FROM unnest({}::uuid[], {}::timestamptz[], {}::text[]) "
-            "AS w(id, due_at, reason) WHERE o.tenant = {} AND o.id = w.id AND o.lease_owner = {} "
-            "AND o.state = 'claimed'",
-            now, [w[0] for w in waits], [w[1] for w in waits], [w[2] for w in waits], self.tenant_id, owner,
+            OutboxMessage.state == "sending",
+            OutboxMessage.lease_owner == owner,
         )
 
     async def due_without_mailbox(self, pools: list[uuid.UUID], now: dt.datetime, limit: int) -> list[dict]:
@@ -254,17 +226,17 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
             return []
         if self._postgres:
             rows = await OutboxMessage.raw(
-                f"SELECT {_CANDIDATE_COLUMNS} FROM outbox_message WHERE tenant = {{}} "
+                f"SELECT {_CANDIDATE_COLUMNS} FROM outbox_message o WHERE tenant = {{}} "
                 f"AND mailbox IS NULL AND pool = ANY({{}}::uuid[]) AND state IN ('queued', 'retry') "
-                f"AND due_at <= {{}} ORDER BY due_at, id LIMIT {{}} FOR UPDATE SKIP LOCKED",
+                f"AND due_at <= {{}} AND {_NOT_LEASED} ORDER BY due_at, id LIMIT {{}}",
                 self.tenant_id, pools, now, limit,
             )
         else:
             marks = ", ".join("{}" for _ in pools)
             rows = await OutboxMessage.raw(
-                f"SELECT {_CANDIDATE_COLUMNS} FROM outbox_message WHERE tenant = {{}} "
+                f"SELECT {_CANDIDATE_COLUMNS} FROM outbox_message o WHERE tenant = {{}} "
                 f"AND mailbox IS NULL AND pool IN ({marks}) AND state IN ('queued', 'retry') "
-                f"AND due_at <= {{}} ORDER BY due_at, id LIMIT {{}}",
+                f"AND due_at <= {{}} AND {_NOT_LEASED} ORDER BY due_at, id LIMIT {{}}",
                 self.tenant_id, *pools, now, limit,
             )
         return [_candidate_row(r) for r in rows]
@@ -280,26 +252,26 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
         return {_uuid(r["enrollment"]): _uuid(r["mailbox"]) for r in rows}  # type: ignore[misc]
 
     async def claim(
-        self, assignments: list[tuple[uuid.UUID, uuid.UUID]], owner: str, lease_until: dt.datetime,
+        self, assignments: list[tuple[uuid.UUID, uuid.UUID, str]], owner: str, lease_until: dt.datetime,
         now: dt.datetime,
     ) -> None:
-        """Mark each (message, mailbox) claimed by `owner` until `lease_until`, taking capacity."""
+        """Lease each (message, mailbox, recipient domain) to `owner` until `lease_until`, taking
+        the mailbox's capacity. The messages were read as not leased under the claim lock (which
+        every lease is written under), so none can be leased meanwhile: no conflict to handle."""
         if not assignments:
             return
+        insert = "INSERT INTO outbox_lease (id, tenant, mailbox, recipient_domain, owner, lease_until, reserved_at) "
         if self._postgres:
-            await OutboxMessage.raw(
-                "UPDATE outbox_message o SET state = 'claimed', mailbox = a.mailbox, "
-                "lease_owner = {}, lease_until = {}, reserved_at = {}, updated_at = {}, "
-                "wait_reason = '' FROM unnest({}::uuid[], {}::uuid[]) AS a(id, mailbox) "
-                "WHERE o.tenant = {} AND o.id = a.id",
-                owner, lease_until, now, now,
-                [a[0] for a in assignments], [a[1] for a in assignments], self.tenant_id,
+            await fetch_all(
+                insert + "SELECT a.id, {}, a.mailbox, a.domain, {}, {}, {} "
+                "FROM unnest({}::uuid[], {}::uuid[], {}::text[]) AS a(id, mailbox, domain)",
+                [self.tenant_id, owner, lease_until, now,
+                 [a[0] for a in assignments], [a[1] for a in assignments], [a[2] for a in assignments]],
             )
             return
         await execute_many(
-            "UPDATE outbox_message SET state = 'claimed', mailbox = {}, lease_owner = {}, lease_until = {}, "
-            "reserved_at = {}, updated_at = {}, wait_reason = '' WHERE tenant = {} AND id = {}",
-            [(mailbox, owner, lease_until, now, now, self.tenant_id, message) for message, mailbox in assignments],
+            insert + "VALUES ({}, {}, {}, {}, {}, {}, {})",
+            [(message, self.tenant_id, mailbox, domain, owner, lease_until, now) for message, mailbox, domain in assignments],
         )
 
     async def postpone(self, waits: list[tuple[uuid.UUID, dt.datetime, str]], now: dt.datetime) -> None:
@@ -328,26 +300,32 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
     async def start_sending_many(
         self, messages: list[uuid.UUID], owner: str, now: dt.datetime, lease_until: dt.datetime
     ) -> list[uuid.UUID]:
-        """claimed → sending for those of `messages` that `owner` still holds with a live lease,
-        which is renewed to `lease_until` so the whole hand-off fits inside it (a claim may have
-        waited its turn). Committed before the hand-off, so a crash after it leaves a trace
-        (`sending`, then `uncertain`). Returns the messages now held for sending."""
+        """→ sending for those of `messages` that `owner` holds a live lease on and that still
+        wait (a pause or a cancel since the claim wins): the lease's mailbox and reservation move
+        to the ledger row, the lease is renewed there to `lease_until` so the whole hand-off fits
+        inside it (a claim may have waited its turn), and `owner`'s leases of `messages` are
+        deleted. Committed before the hand-off, so a crash after it leaves a trace (`sending`,
+        then `uncertain`). Returns the messages now held for sending."""
         if not messages:
             return []
-        rows = await (
-            OutboxMessage.update(
-                {OutboxMessage.state: "sending", OutboxMessage.attempts: OutboxMessage.attempts + 1,
-                 OutboxMessage.lease_until: lease_until, OutboxMessage.updated_at: now}
-            )
-            .where(self._where(
-                OutboxMessage.id.is_in(messages),
-                OutboxMessage.state == "claimed",
-                OutboxMessage.lease_owner == owner,
-                OutboxMessage.lease_until > now,
-            ))
-            .returning(OutboxMessage.id)
+        among, values = uuid_in("l.id", messages)
+        rows = await fetch_all(
+            "UPDATE outbox_message SET state = 'sending', attempts = attempts + 1, mailbox = l.mailbox, "
+            "reserved_at = l.reserved_at, lease_owner = l.owner, lease_until = {}, updated_at = {}, "
+            "wait_reason = '' FROM outbox_lease l WHERE l.tenant = {} AND " + among + " AND l.owner = {} "
+            "AND l.lease_until > {} AND outbox_message.tenant = {} AND outbox_message.id = l.id "
+            "AND outbox_message.state IN ('queued', 'retry') RETURNING outbox_message.id",
+            [lease_until, now, self.tenant_id, *values, owner, now, self.tenant_id],
         )
+        among, values = uuid_in("id", messages)
+        await fetch_all(f"DELETE FROM outbox_lease WHERE tenant = {{}} AND {among} AND owner = {{}}",
+                        [self.tenant_id, *values, owner])
         return [_uuid(r["id"]) for r in rows]  # type: ignore[misc]
+
+    async def leased(self) -> set[uuid.UUID]:
+        """The messages under a lease now (claimed, the hand-off not begun)."""
+        rows = await OutboxLease.raw("SELECT id FROM outbox_lease WHERE tenant = {}", self.tenant_id)
+        return {_uuid(r["id"]) for r in rows}  # type: ignore[misc]
 
     async def to_build(self, messages: list[uuid.UUID]) -> list[SimpleNamespace]:
         """What building the messages needs of their rows, as plain values (read for every chunk
@@ -508,12 +486,14 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
     async def has_work(self, now: dt.datetime) -> bool:
         """Whether a claim pass would change anything: a waiting message is due, or a lease ran
         out. Read first, so an idle pass never takes the write lock."""
-        due = await OutboxMessage.exists().where(self._where(
-            OutboxMessage.state.is_in(list(CLAIMABLE)), OutboxMessage.due_at <= now))
-        if due:
-            return True
-        return await OutboxMessage.exists().where(self._where(
-            OutboxMessage.state.is_in(["claimed", "sending"]), OutboxMessage.lease_until < now))
+        rows = await OutboxMessage.raw(
+            "SELECT EXISTS (SELECT 1 FROM outbox_message o WHERE tenant = {} AND state IN ('queued', 'retry') "
+            f"AND due_at <= {{}} AND {_NOT_LEASED}) OR EXISTS (SELECT 1 FROM outbox_lease "
+            "WHERE tenant = {} AND lease_until < {}) OR EXISTS (SELECT 1 FROM outbox_message "
+            "WHERE tenant = {} AND state = 'sending' AND lease_until < {}) AS work",
+            self.tenant_id, now, self.tenant_id, now, self.tenant_id, now,
+        )
+        return bool(rows[0]["work"])
 
     async def next_due(self) -> dt.datetime | None:
         row = await (
@@ -534,11 +514,21 @@ class OutboxRepository(TenantRepository[OutboxMessage]):
         return [_candidate_row(r) for r in rows]
 
     async def counts_by_state(self) -> dict[str, int]:
+        """Messages by state; a waiting message under a lease counts as `claimed`."""
         rows = await OutboxMessage.raw(
             "SELECT state, COUNT(*) AS n FROM outbox_message WHERE tenant = {} GROUP BY state",
             self.tenant_id,
         )
-        return {r["state"]: r["n"] for r in rows}
+        counts = {r["state"]: r["n"] for r in rows}
+        leased = await OutboxMessage.raw(
+            "SELECT o.state, COUNT(*) AS n FROM outbox_lease l JOIN outbox_message o ON o.id = l.id "
+            "WHERE l.tenant = {} AND o.tenant = {} AND o.state IN ('queued', 'retry') GROUP BY o.state",
+            self.tenant_id, self.tenant_id,
+        )
+        for row in leased:
+            counts[row["state"]] -= row["n"]
+            counts["claimed"] = counts.get("claimed", 0) + row["n"]
+        return counts
 
     async def count_by_state_of_campaign(self, campaign: uuid.UUID) -> dict[str, int]:
         rows = await OutboxMessage.raw(

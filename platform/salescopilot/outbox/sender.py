@@ -201,6 +201,16 @@ class OutboxSender:
             if not held:
                 return [], states, leased_at
             rows = await messages.to_build(held)
+            # The suppression list is honoured at the last moment (an unsubscribe may be seconds
+            # old): a message to a suppressed address fails here, never handed to a server.
+            blocked = await SuppressionService(self.clock).blocked(row.recipient_email for row in rows)
+            if blocked:
+                suppressed = {row.id for row in rows if row.recipient_email.lower() in blocked}
+                await messages.fail_suppressed(sorted(suppressed), self.owner, now)
+                states.update(dict.fromkeys(suppressed, "failed"))
+                rows = [row for row in rows if row.id not in suppressed]
+                if not rows:
+                    return [], states, leased_at
             mailboxes = {m.id: m for m in await MailboxRepository().find(Mailbox.id.is_in(list({r.mailbox for r in rows})))}
             keys = {k.domain: k for k in await SendingDomainRepository().all()}
             tenant = await TenantCatalogue().by_id(self.tenant.id)

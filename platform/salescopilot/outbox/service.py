@@ -1,8 +1,8 @@
 """The rules of the send ledger: enqueueing, the claim, and the admin's actions.
 
 The claim (`claim_due`) runs in one short transaction under the tenant's claim lock: it frees
-expired leases, reads every mailbox's durable usage, asks `plan_claims` what may go now, and marks
-those messages claimed with a lease (and the others with why they wait). Sending is `sender.py`.
+expired leases, reads every mailbox's durable usage, asks `plan_claims` what may go now, and leases
+those messages (`outbox_lease`; the others get why they wait). Sending is `sender.py`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import msgspec
 
@@ -28,11 +28,10 @@ from salescopilot.mailboxes.repository import (
 )
 from salescopilot.mailboxes.schemas import WindowSettings, limits_of, sender_address
 from salescopilot.mailboxes.service import MailboxNotFound
-from salescopilot.outbox.repository import OutboxRepository
+from salescopilot.outbox.repository import CLAIMABLE, OutboxRepository
 from salescopilot.outbox.rotation import Candidate, MailboxState, plan_claims
 from salescopilot.outbox.tables import OutboxMessage
 from salescopilot.settings import OutboxSettings
-from salescopilot.suppression.service import SuppressionService
 
 #: The ledger's states, and the ones a person sees together on one tab of the outbox page.
 STATES = ("queued", "claimed", "sending", "retry", "sent", "failed", "uncertain", "paused", "cancelled")
@@ -186,8 +185,7 @@ async def read_domain_usage(
     messages: OutboxRepository, states: list[MailboxState], candidates: list[Candidate], now: dt.datetime
 ) -> None:
     """Fill in the recent sends to the candidates' recipient domains of the mailboxes that have a
-    per-domain cap (and could send them); the candidates themselves (already claimed on
-    PostgreSQL) are not counted."""
+    per-domain cap (and could send them)."""
     capped = {s.id: s for s in states if s.limits.domain_daily_cap is not None}
     if not capped:
         return
@@ -197,8 +195,7 @@ async def read_domain_usage(
         for mailbox in options:
             if mailbox in capped:
                 pairs[(mailbox, candidate.recipient_domain)] = capped[mailbox].limits.domain_daily_cap  # type: ignore[assignment]
-    excluding = {c.id for c in candidates}
-    for (mailbox, domain), times in (await messages.recent_domain_reservations(pairs, now - DAY, excluding=excluding)).items():
+    for (mailbox, domain), times in (await messages.recent_domain_reservations(pairs, now - DAY)).items():
         capped[mailbox].usage.by_domain[domain] = sorted(times)
 
 
@@ -363,36 +360,21 @@ class OutboxService:
             allowances[state.id] = 1 if paced else max(1, min(share, room))
             open_pools |= state.pools
         lease_until = now + dt.timedelta(seconds=self.settings.lease_seconds)
-        claimed_early = self.messages.claims_in_one_statement
-        if claimed_early:
-            sticky = await self.messages.claim_for_mailboxes(allowances, owner, lease_until, now)
-        else:
-            sticky = await self.messages.due_for_mailboxes(allowances, now)
+        sticky = await self.messages.due_for_mailboxes(allowances, now)
         fresh = await self.messages.due_without_mailbox(sorted(open_pools), now, limit)
         on_mailbox = await self.messages.mailboxes_of_enrollments(sorted({r["enrollment"] for r in fresh}))
         for row in fresh:
             row["mailbox"] = on_mailbox.get(row["enrollment"])
-        # The suppression list is honoured at the last moment (an unsubscribe may be seconds old).
-        suppressed_addresses = await SuppressionService(self.clock).blocked(r["recipient_email"] for r in sticky + fresh)
-        suppressed = [r["id"] for r in sticky + fresh if r["recipient_email"].lower() in suppressed_addresses]
-        await self.messages.fail_suppressed(suppressed, now)
-        candidates = [candidate_of(r) for r in sticky + fresh if r["id"] not in set(suppressed)]
+        # The suppression list is honoured at the hand-off (`OutboxSender`), the last moment.
+        candidates = [candidate_of(r) for r in sticky + fresh]
         await read_domain_usage(self.messages, states, candidates, now)
 
         plan = plan_claims(states, candidates, now, quota_left=quota_left, quota_freed_at=quota_freed_at, limit=limit)
-        early = {row["id"] for row in sticky} - set(suppressed) if claimed_early else set()
-        await self.messages.claim(
-            [(c.id, m.id) for c, m in plan.assigned if c.id not in early], owner, lease_until, now
+        await self.messages.claim([(c.id, m.id, c.recipient_domain) for c, m in plan.assigned], owner, lease_until, now)
+        await self.messages.postpone(
+            [(c.id, w.until if w.until and w.until > now else now + RECHECK, w.reason[:500]) for c, w in plan.waiting],
+            now,
         )
-        waits = [(c.id, w.until if w.until and w.until > now else now + RECHECK, w.reason[:500]) for c, w in plan.waiting]
-        await self.messages.postpone([w for w in waits if w[0] not in early], now)
-        if early:
-            # Claimed as they were read, but not sent now: back to the queue.
-            sent_now = {c.id for c, _ in plan.assigned}
-            decided = sent_now | {w[0] for w in waits}
-            await self.messages.release(
-                [w for w in waits if w[0] in early] + [(i, None, "") for i in early - decided], owner, now
-            )
         await self._record_pacing([(state, stored[state.id]) for state in states], now)
         return ClaimResult(claimed=[c.id for c, _ in plan.assigned])
 
@@ -481,8 +463,9 @@ class OutboxService:
         return message
 
     async def pause_campaign(self, campaign: uuid.UUID) -> int:
-        """Hold every waiting message of the campaign. Messages already claimed or being handed
-        off finish; nothing is resent on resume because nothing sent is ever queued again."""
+        """Hold every waiting message of the campaign, claimed ones too (their sender finds them
+        paused and leaves them). Messages being handed off finish; nothing is resent on resume
+        because nothing sent is ever queued again."""
         return await self.messages.set_state_where_campaign(
             campaign, ("queued", "retry"), {"state": "paused", "updated_at": self.clock.now()}
         )
@@ -496,10 +479,21 @@ class OutboxService:
 
     async def list_messages(self, query: ListQuery, states: tuple[str, ...] | None = None) -> Page[dict]:
         """One page of the ledger (filters: state, mailbox, campaign), optionally limited to
-        `states`; the bodies are left out."""
+        `states`; the bodies are left out. A waiting message under a lease shows as `claimed`
+        (and `state=claimed` lists those)."""
+        leased = await self.messages.leased()
         conditions = [OutboxMessage.state.is_in(list(states))] if states else []
+        if query.filters.get("state") == "claimed":
+            query = replace(query, filters={k: v for k, v in query.filters.items() if k != "state"})
+            conditions += [OutboxMessage.state.is_in(list(CLAIMABLE)),
+                           OutboxMessage.id.is_in(list(leased)) if leased else OutboxMessage.id.is_null()]
         columns = [c for c in OutboxMessage._meta.columns if c._meta.name not in ("body_text", "body_html")]
-        return await self.messages.list_page(query, *conditions, columns=columns)
+        page = await self.messages.list_page(query, *conditions, columns=columns)
+        leased_ids = {str(message) for message in leased}
+        for row in page.items:
+            if row["state"] in CLAIMABLE and str(row["id"]) in leased_ids:
+                row["state"] = "claimed"
+        return page
 
     async def counts(self) -> dict[str, int]:
         """Messages by state, every state named (0 when none)."""

@@ -12,10 +12,10 @@ from salescopilot.tenancy.tables import TenantOwned
 class OutboxMessage(TenantOwned, Table):
     """One message to one lead: the row exists before anything is sent and records every step.
 
-    States: queued → claimed (lease) → sending → sent; or → retry (4xx, timeout; same Message-ID)
-    → ... → failed (dead letter); a hard bounce → failed at once; a crash or lost connection after
-    the hand-off → uncertain, settled by searching the mailbox's Sent folder before any retry;
-    paused / cancelled by a person or the campaign.
+    States: queued → (claimed: an `OutboxLease`) → sending → sent; or → retry (4xx, timeout;
+    same Message-ID) → ... → failed (dead letter); a hard bounce → failed at once; a crash or lost
+    connection after the hand-off → uncertain, settled by searching the mailbox's Sent folder
+    before any retry; paused / cancelled by a person or the campaign.
     """
 
     #: One row per enrollment and step: the database refuses a second.
@@ -29,7 +29,7 @@ class OutboxMessage(TenantOwned, Table):
         ("claimable_due", ("tenant", "due_at", "id"), "state IN ('queued', 'retry')"),
         ("reserved", ("tenant", "mailbox", "reserved_at"), "reserved_at IS NOT NULL"),
         ("reserved_all", ("tenant", "reserved_at"), "reserved_at IS NOT NULL"),
-        ("leased", ("tenant", "lease_until"), "state IN ('claimed', 'sending')"),
+        ("handing_off", ("tenant", "lease_until"), "state = 'sending'"),
         ("settling", ("tenant", "state", "updated_at"), "state IN ('uncertain', 'paused')"),
         # Analytics over a period: what went out, and what bounced at the hand-off (no sent_at).
         ("went_out", ("tenant", "sent_at"), "sent_at IS NOT NULL"),
@@ -78,7 +78,7 @@ class OutboxMessage(TenantOwned, Table):
     #: Why it is waiting, in words ("daily cap of 50 reached"), while queued.
     wait_reason = Text(default="")
     attempts = Integer(default=0)
-    #: The claim: who holds it and until when.
+    #: The hand-off (`sending`): who holds it and until when.
     lease_owner = Varchar(length=64, default="")
     lease_until = Timestamptz(null=True, default=None)
     #: When the mailbox's capacity was taken for this message (its place in the rolling caps).
@@ -93,3 +93,26 @@ class OutboxMessage(TenantOwned, Table):
     error_status = Varchar(length=20, default="")
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class OutboxLease(TenantOwned, Table):
+    """A claim on a waiting message (`id` is the message's): who may send it, until when, and the
+    mailbox capacity it took.
+
+    Kept apart from `OutboxMessage` so that a claim writes a thousand narrow rows with two small
+    indexes instead of a thousand new versions of the wide ledger row, each with a dozen index
+    entries (the claim's cost, benchmarks/README.md). The message stays queued (or retry) while
+    leased; `sending` takes the lease over in one statement and deletes it. A lease that ran out
+    is deleted by the next claim, which frees its capacity.
+    """
+
+    #: Every index starts with the tenant: the mixin's own index on it would only cost writes.
+    tenant = UUID(null=False)
+    INDEX_TOGETHER = (("tenant", "mailbox", "reserved_at"),)
+
+    mailbox = UUID()
+    recipient_domain = Varchar(length=253)
+    owner = Varchar(length=64)
+    lease_until = Timestamptz()
+    #: When the mailbox's capacity was taken: counted with the ledger's reservations.
+    reserved_at = Timestamptz()

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from salescopilot.db.json_column import json_dict
+from salescopilot.listing import ListQuery
 from salescopilot.outbox.repository import OutboxRepository
 from salescopilot.outbox.service import OutboxService, OutboxStateConflict
 from salescopilot.outbox.tables import OutboxMessage
@@ -157,6 +158,67 @@ async def test_an_uncertain_message_stays_for_an_admin_when_the_sent_folder_cann
     assert script.attempts == 1
 
 
+async def test_a_claim_is_a_lease_that_holds_capacity_shows_as_claimed_and_runs_out(desk, script):
+    mailbox = await desk.mailbox("ann@sender.example.com", daily_cap=1)
+    first = await desk.enqueue(mailbox=mailbox)
+    second = await desk.enqueue(mailbox=mailbox, due_at=desk.clock.now() - dt.timedelta(seconds=1))
+    service = lambda: OutboxService(desk.settings.outbox, desk.clock)  # noqa: E731
+    async with tenant_scope(desk.tenant):
+        assert (await service().claim_due("worker-1")).claimed == [second]
+        # The lease took the day's one send: a second claim (another worker) gets nothing.
+        assert (await service().claim_due("worker-2")).claimed == []
+        counts = await service().counts()
+        assert (counts["claimed"], counts["queued"]) == (1, 1)
+        listed = await service().list_messages(ListQuery(filters={"state": "claimed"}))
+        assert [(row["id"], row["state"]) for row in listed.items] == [(second, "claimed")]
+    assert (await desk.message(first)).state == "queued"
+    # The lease runs out before any hand-off: the message is claimed again, by another worker.
+    desk.clock.advance(seconds=desk.settings.outbox.lease_seconds + 1)
+    async with tenant_scope(desk.tenant):
+        assert (await service().claim_due("worker-2")).claimed == [second]
+    with tenant_context(desk.tenant):
+        assert await desk.sender("worker-1").send_claimed(second) == "lost"
+        assert await desk.sender("worker-2").send_claimed(second) == "sent"
+    row = await desk.message(second)
+    assert (row.state, row.mailbox, row.attempts, row.lease_owner) == ("sent", mailbox, 1, "")
+    assert row.reserved_at is not None
+    async with tenant_scope(desk.tenant):
+        assert "claimed" not in {k for k, v in (await service().counts()).items() if v}
+    assert len(script.accepted) == 1
+
+
+async def test_a_campaign_paused_between_claim_and_hand_off_sends_nothing(desk, script):
+    mailbox = await desk.mailbox("ann@sender.example.com")
+    campaign = uuid.uuid4()
+    message = await desk.enqueue(mailbox=mailbox, campaign=campaign)
+    service = lambda: OutboxService(desk.settings.outbox, desk.clock)  # noqa: E731
+    async with tenant_scope(desk.tenant):
+        assert (await service().claim_due("worker-1")).claimed == [message]
+        assert await service().pause_campaign(campaign) == 1
+    with tenant_context(desk.tenant):
+        assert await desk.sender("worker-1").send_claimed(message) == "lost"
+    async with tenant_scope(desk.tenant):
+        assert await service().resume_campaign(campaign) == 1
+    assert await desk.run_pass("worker-2") == 1
+    assert (await desk.message(message)).state == "sent"
+    assert len(script.accepted) == 1
+
+
+async def test_an_address_suppressed_after_the_claim_is_not_sent(desk, script):
+    from salescopilot.suppression.service import SuppressionService
+
+    mailbox = await desk.mailbox("ann@sender.example.com")
+    message = await desk.enqueue(mailbox=mailbox, recipient_email="late@customer.example.com")
+    async with tenant_scope(desk.tenant):
+        assert (await OutboxService(desk.settings.outbox, desk.clock).claim_due("worker-1")).claimed == [message]
+        await SuppressionService(desk.clock).add("late@customer.example.com", reason="unsubscribe", source="test")
+    with tenant_context(desk.tenant):
+        assert await desk.sender("worker-1").send_claimed(message) == "failed"
+    row = await desk.message(message)
+    assert (row.state, row.failure, row.attempts, row.reserved_at) == ("failed", "suppressed", 0, None)
+    assert script.attempts == 0
+
+
 async def test_a_crash_after_the_hand_off_leaves_uncertain_and_is_reconciled(desk, script):
     mailbox = await desk.mailbox("ann@sender.example.com")
     message = await desk.enqueue(mailbox=mailbox)
@@ -245,6 +307,7 @@ async def test_suppressed_addresses_are_never_sent_and_hard_bounces_are_suppress
     for message in kept_away:
         row = await desk.message(message)
         assert (row.state, row.failure) == ("failed", "suppressed")
+        assert (row.attempts, row.reserved_at) == (0, None)  # no attempt, no capacity taken
     assert (await desk.message(bounced)).failure == "bounced"
     assert script.attempts == 1
     # The hard bounce put the address on the list: a later message to it never goes.
