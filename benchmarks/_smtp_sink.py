@@ -1,8 +1,16 @@
-"""A minimal SMTP sink for the sending benchmarks: aiosmtpd on a loopback port, on its own thread,
-counting what it accepts and when (the same server for both sides of a comparison)."""
+"""A minimal SMTP sink for the sending benchmarks: aiosmtpd on a loopback port, counting what it
+accepts and when (the same server for both sides of a comparison), on its own thread or in a
+process of its own.
+
+On a thread it shares the interpreter lock with the side being measured: the server's answers
+wait for the lock whenever that side runs Python. A real mail server is never inside the
+sender's process; `SmtpSink(own_process=True)` runs it in its own (counting only, no arrival
+times).
+"""
 
 from __future__ import annotations
 
+import multiprocessing
 import socket
 import threading
 import time
@@ -37,22 +45,64 @@ class _Counter:
         return "250 2.0.0 Ok: queued"
 
 
+class _SharedCounter:
+    """The sink's handler in its own process: counts into a shared integer (no arrival times)."""
+
+    def __init__(self, accepted) -> None:  # noqa: ANN001 - a multiprocessing.Value
+        self.accepted = accepted
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+        with self.accepted.get_lock():
+            self.accepted.value += 1
+        return "250 2.0.0 Ok: queued"
+
+
+def _serve(port: int, accepted, ready, stop) -> None:  # noqa: ANN001 - multiprocessing objects
+    controller = Controller(_SharedCounter(accepted), hostname="127.0.0.1", port=port, data_size_limit=0,
+                            ready_timeout=10)
+    controller.start()
+    ready.set()
+    stop.wait()
+    controller.stop()
+
+
 class SmtpSink:
-    def __init__(self) -> None:
+    def __init__(self, *, own_process: bool = False) -> None:
         self.port = free_port()
         self.counter = _Counter()
-        self._controller = Controller(
-            self.counter, hostname="127.0.0.1", port=self.port, data_size_limit=0, ready_timeout=10
-        )
+        self._process = None
+        if own_process:
+            context = multiprocessing.get_context("spawn")
+            self._accepted = context.Value("q", 0)
+            self._ready, self._stop = context.Event(), context.Event()
+            self._process = context.Process(
+                target=_serve, args=(self.port, self._accepted, self._ready, self._stop), daemon=True
+            )
+        else:
+            self._controller = Controller(
+                self.counter, hostname="127.0.0.1", port=self.port, data_size_limit=0, ready_timeout=10
+            )
 
     def __enter__(self) -> SmtpSink:
-        self._controller.start()
+        if self._process is not None:
+            self._process.start()
+            if not self._ready.wait(30):
+                raise RuntimeError("the SMTP sink's process did not start")
+        else:
+            self._controller.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._controller.stop()
+        if self._process is not None:
+            self._stop.set()
+            self._process.join(10)
+        else:
+            self._controller.stop()
 
     @property
     def accepted(self) -> int:
+        if self._process is not None:
+            with self._accepted.get_lock():
+                return self._accepted.value
         with self.counter.lock:
             return self.counter.accepted

@@ -134,6 +134,18 @@ def sign_message(raw: bytes, key: DkimKey, headers: Iterable[str] | None = None)
     return signature + raw
 
 
+def sign_batch(jobs: list[tuple[bytes, DkimKey, tuple[str, ...]]]) -> list[bytes | Exception]:
+    """`sign_message` of each job, an error in the place of a message that cannot be signed (run
+    in a pool process: one bad key must not lose the others' signatures)."""
+    signed: list[bytes | Exception] = []
+    for raw, key, headers in jobs:
+        try:
+            signed.append(sign_message(raw, key, headers))
+        except Exception as error:  # noqa: BLE001 - reported per message to the sender
+            signed.append(error)
+    return signed
+
+
 @functools.lru_cache(maxsize=1024)
 def _ascii_domain(domain: str) -> bytes:
     """Cached: IDNA with UTS 46 mapping runs in Python, and a tenant signs for few domains."""
@@ -185,16 +197,33 @@ class DkimSigner:
         self._executor: ProcessPoolExecutor | None = None
 
     async def sign(self, raw: bytes, key: DkimKey, headers: Iterable[str]) -> bytes:
-        """`sign_message(raw, key, headers)`, in the pool. A pool whose process died is started
-        again; the message is then signed inline rather than lost."""
+        """`sign_message(raw, key, headers)`, in the pool."""
+        [signed] = await self.sign_many([(raw, key, tuple(headers))])
+        if isinstance(signed, Exception):
+            raise signed
+        return signed
+
+    async def sign_many(self, jobs: list[tuple[bytes, DkimKey, tuple[str, ...]]]) -> list[bytes | Exception]:
+        """`sign_message` of each (raw, key, headers), in order, each the signed message or why it
+        could not be signed. A batch is one task per pool process rather than one per message:
+        every task costs the event loop's process pickling, a pipe round trip and the pool's
+        management thread, which competes for the interpreter with the SMTP connections. A pool
+        whose process died is started again; the batch is then signed inline rather than lost."""
+        if not jobs:
+            return []
         if self.processes == 0:
-            return sign_message(raw, key, headers)
+            return sign_batch(jobs)
         loop = asyncio.get_running_loop()
+        size = -(-len(jobs) // self.processes)
         try:
-            return await loop.run_in_executor(self._pool(), sign_message, raw, key, tuple(headers))
+            batches = await asyncio.gather(*(
+                loop.run_in_executor(self._pool(), sign_batch, jobs[start:start + size])
+                for start in range(0, len(jobs), size)
+            ))
         except BrokenProcessPool:
             self.shutdown()
-            return sign_message(raw, key, headers)
+            return sign_batch(jobs)
+        return [signed for batch in batches for signed in batch]
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:

@@ -22,6 +22,7 @@ import holidays as holiday_calendars
 MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
+_NO_GAP = dt.timedelta(0)
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 #: Limits of the big providers (their documented sending limits), applied unless a mailbox's own
@@ -181,11 +182,11 @@ class MailboxLimits:
         ramp = self.warmup.cap_on(day)
         return ramp if self.daily_cap is None else min(self.daily_cap, ramp)
 
-    def gap_after(self, sent_at: dt.datetime, seed: str) -> dt.timedelta:
+    def gap_after(self, sent_at: dt.datetime, seed: object) -> dt.timedelta:
         """The pause after a send at `sent_at`: `min_gap` plus jitter drawn from a generator
-        seeded by (`seed`, `sent_at`), so the same inputs give the same plan."""
+        seeded by (`seed` as text, `sent_at`), so the same inputs give the same plan."""
         if self.min_gap <= 0 and self.jitter <= 0:
-            return dt.timedelta(0)
+            return _NO_GAP
         digest = hashlib.sha256(f"{seed}|{sent_at.isoformat()}".encode()).digest()
         extra = random.Random(digest).uniform(0, self.jitter) if self.jitter > 0 else 0.0
         return dt.timedelta(seconds=self.min_gap + extra)

@@ -7,7 +7,7 @@ import uuid
 from types import SimpleNamespace
 from typing import ClassVar
 
-from salescopilot.db.engine import execute_many, is_postgres
+from salescopilot.db.engine import execute_many, fetch_all, is_postgres
 from salescopilot.mailboxes.tables import (
     Mailbox,
     MailboxPool,
@@ -25,6 +25,8 @@ _CLAIM_COLUMNS = (
     "jitter_seconds", "domain_daily_cap", "window", "warmup", "next_send_at", "status_reason",
     "probe_at", "created_at", "updated_at", "settings_version",
 )
+#: Quoted: `window` is a reserved word of PostgreSQL.
+_CLAIM_SELECT = ", ".join(f'"{column}"' for column in _CLAIM_COLUMNS)
 
 
 class MailboxRepository(TenantRepository[Mailbox]):
@@ -38,11 +40,14 @@ class MailboxRepository(TenantRepository[Mailbox]):
     async def sendable(self) -> list[SimpleNamespace]:
         """What the claim needs of the mailboxes that may send or probe (not paused or disabled
         by a person): plain values, read on every claim, so no full row objects are built."""
-        rows = await (
-            Mailbox.select(*(Mailbox._meta.get_column_by_name(c) for c in _CLAIM_COLUMNS))
-            .where(self._where(Mailbox.status.is_in(["active", "quarantined"])))
-            .order_by(Mailbox.id)
+        rows = await fetch_all(
+            f"SELECT {_CLAIM_SELECT} FROM mailbox WHERE tenant = {{}} "
+            "AND status IN ('active', 'quarantined') ORDER BY id",
+            [self.tenant_id],
         )
+        if rows and not isinstance(rows[0]["id"], uuid.UUID):  # SQLite: the ids as text
+            for row in rows:
+                row["id"] = uuid.UUID(row["id"])
         return [SimpleNamespace(**row) for row in rows]
 
     async def statuses(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:

@@ -130,7 +130,7 @@ def plan_claims(
     def assign(candidate: Candidate, state: MailboxState) -> None:
         plan.assigned.append((candidate, state))
         state.usage.record(now, candidate.recipient_domain)
-        gap = state.limits.gap_after(now, str(state.id))
+        gap = state.limits.gap_after(now, state.id)
         if gap:
             state.usage.next_send_at = now + gap
         if state.status == "quarantined":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections import deque
 import hashlib
 import os
 import random
@@ -51,6 +52,9 @@ from salescopilot.tenancy.context import TenantRef, current_tenant, tenant_scope
 from salescopilot.tenancy.repository import TenantCatalogue
 
 log = structlog.get_logger(__name__)
+
+#: Chunks a pass prepares (marks `sending`, builds, signs) ahead of the one being handed off.
+PREPARED_AHEAD = 2
 
 def worker_identity() -> str:
     """Names this process's claims: host, pid and a random part (pids are reused)."""
@@ -109,19 +113,33 @@ class OutboxSender:
         # two per message; small enough that every hand-off of a chunk fits in half a lease.
         size = max(1, self.settings.outbox.concurrency * 4)
         chunks = [claimed[start:start + size] for start in range(0, len(claimed), size)]
-        # Pipelined: while one chunk is with the mail servers, the next is marked `sending` and
-        # built, so the connections do not sit idle through the CPU work of the next chunk.
-        upcoming = asyncio.create_task(self._prepare(chunks[0])) if chunks else None
+        # Pipelined: while one chunk is with the mail servers, the next ones are marked
+        # `sending`, built and signed, and the previous chunk's outcomes are written, so the
+        # connections do not sit idle through that work. Two chunks are prepared ahead: a
+        # signature comes back from the signing pool only when this busy process lets the pool's
+        # thread and then the event loop take it, often a chunk's hand-off later.
+        following = iter(chunks)
+        upcoming: deque[asyncio.Task] = deque()
+        recording: asyncio.Task | None = None
+
+        def prepare_ahead() -> None:
+            while len(upcoming) < PREPARED_AHEAD and (chunk := next(following, None)) is not None:
+                upcoming.append(asyncio.create_task(self._prepare(chunk)))
+
         try:
-            for index in range(len(chunks)):
-                assert upcoming is not None
-                ready, upcoming = await upcoming, None
-                if index + 1 < len(chunks):
-                    upcoming = asyncio.create_task(self._prepare(chunks[index + 1]))
-                await self._hand_off(*ready)
+            prepare_ahead()
+            while upcoming:
+                prepared, states, leased_at = await upcoming.popleft()
+                prepare_ahead()
+                outcomes = await self._send(prepared, leased_at)
+                if recording is not None:
+                    await recording  # outcomes are written one chunk at a time, in order
+                recording = asyncio.create_task(self._settle(outcomes, states))
         finally:
-            if upcoming is not None:
-                await self._abandon(upcoming)
+            if recording is not None:
+                await recording
+            while upcoming:
+                await self._abandon(upcoming.popleft())
         return len(claimed)
 
     async def _abandon(self, upcoming: asyncio.Task) -> None:
@@ -148,12 +166,17 @@ class OutboxSender:
     async def _hand_off(
         self, prepared: list[Prepared], states: dict[uuid.UUID, str], leased_at: float
     ) -> dict[uuid.UUID, str]:
-        """Send what `_prepare` built and record the outcomes. Hand-offs start only within half a
-        lease of `leased_at` (the loop time the lease was renewed), however long the chunk
-        waited its turn: one that starts later could still be running when the lease ends and
-        another worker takes the message for uncertain."""
+        """Send what `_prepare` built and record the outcomes."""
+        return await self._settle(await self._send(prepared, leased_at), states)
+
+    async def _send(self, prepared: list[Prepared], leased_at: float) -> list[tuple[Prepared, str, object]]:
+        """Hand what `_prepare` built to the providers, `concurrency` at a time: each message's
+        (item, outcome kind, result). Hand-offs start only within half a lease of `leased_at`
+        (the loop time the lease was renewed), however long the chunk waited its turn: one that
+        starts later could still be running when the lease ends and another worker takes the
+        message for uncertain."""
         if not prepared:
-            return states
+            return []
         budget = self.settings.outbox.lease_seconds / 2
         loop = asyncio.get_running_loop()
         deadline = leased_at + budget
@@ -176,9 +199,17 @@ class OutboxSender:
                     log.exception("mail_provider_crashed", message=str(item.message))
                     return item, "uncertain", f"the mail provider failed: {error!r}"[:500]
 
-        outcomes = await asyncio.gather(*(hand_off(item) for item in prepared))
+        return await asyncio.gather(*(hand_off(item) for item in prepared))
+
+    async def _settle(
+        self, outcomes: list[tuple[Prepared, str, object]], states: dict[uuid.UUID, str]
+    ) -> dict[uuid.UUID, str]:
+        """Record the outcomes of a chunk's hand-offs, then announce what was sent; returns every
+        message's new state (`states` holds those `_prepare` settled)."""
+        if not outcomes:
+            return states
         states.update(await self._record(outcomes))
-        for item, kind, result in outcomes:
+        for item, _, _ in outcomes:
             if states.get(item.message) == "sent":
                 await self._announce_sent(item, self.clock.now())
         return states
@@ -238,7 +269,11 @@ class OutboxSender:
                 built.append((row, mailbox, provider, message))
         # Signed after the commit, so the transaction (on SQLite the database's write lock) is not
         # held through the CPU work, which runs in the signing pool beside this event loop.
-        signed = await asyncio.gather(*(self._signed(message) for *_, message in built), return_exceptions=True)
+        to_sign = [message for *_, message in built if message.dkim is not None]
+        signatures = iter(await self.signer.sign_many(
+            [(message.raw, message.dkim, tuple(message.header_names)) for message in to_sign]  # type: ignore[misc]
+        ))
+        signed = [next(signatures) if message.dkim is not None else message.raw for *_, message in built]
         prepared: list[Prepared] = []
         unsignable: list[tuple[uuid.UUID, BaseException]] = []
         for (row, mailbox, provider, _), raw in zip(built, signed, strict=True):
@@ -258,11 +293,6 @@ class OutboxSender:
                     await self._fail_unbuildable(OutboxRepository(), message_id, error, self.clock.now())
                     states[message_id] = "failed"
         return prepared, states, leased_at
-
-    async def _signed(self, message: BuiltMessage) -> bytes:
-        if message.dkim is None:
-            return message.raw
-        return await self.signer.sign(message.raw, message.dkim, message.header_names)
 
     async def _fail_unbuildable(
         self, messages: OutboxRepository, message: uuid.UUID, error: BaseException, now: dt.datetime
