@@ -17,6 +17,8 @@ import heapq
 import uuid
 from dataclasses import dataclass, field
 
+import msgspec
+
 from salescopilot.mailboxes.limits import (
     DAY,
     MailboxLimits,
@@ -55,8 +57,10 @@ class MailboxState:
         return self.status_wait(now) or mailbox_wait(self.limits, self.usage, now)
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(msgspec.Struct, frozen=True):
+    """A due message the plan may send now. (A msgspec Struct: a claim makes a thousand, and a
+    frozen dataclass's `__init__` costs about three times as much.)"""
+
     id: uuid.UUID
     due_at: dt.datetime
     recipient_domain: str

@@ -177,6 +177,9 @@ async def test_killed_workers_never_lose_or_double_a_message(redis_env, settings
         kills_at_random = 0
         deadline = time.monotonic() + 600
         last_kick = 0.0
+        # Nothing sent for five leases is a stuck run (workers failing every pass): reported by
+        # the assertions below now rather than at the deadline.
+        sent_so_far, sent_changed_at = -1, time.monotonic()
         while time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             for index, service in enumerate(live):  # replace the dead, as a supervisor would
@@ -191,6 +194,10 @@ async def test_killed_workers_never_lose_or_double_a_message(redis_env, settings
             async with tenant_scope(tenant_a, write=False):
                 counts = await OutboxRepository().counts_by_state()
             if counts.get("sent", 0) == MESSAGES and kills_at_random >= KILLS - KILLS // 2:
+                break
+            if counts.get("sent", 0) != sent_so_far:
+                sent_so_far, sent_changed_at = counts.get("sent", 0), time.monotonic()
+            elif time.monotonic() - sent_changed_at > 150:
                 break
             if int(time.monotonic()) % 10 == 0:
                 print(f"{time.strftime('%X')} {counts} received={len(sink.transactions)} "
